@@ -1,0 +1,146 @@
+"""Task types, canonical schemas and the task registry.
+
+Every task, whatever its source (embedded mini-benchmark, Hugging Face hub, local files in the
+official release format), is loaded into the one canonical schema of its task type. Heads and
+metrics are chosen by task type; languages are just evaluation splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from datasets import Features, Sequence, Value
+
+
+class TaskType(StrEnum):
+    CLASSIFICATION = "classification"
+    PAIR_CLASSIFICATION = "pair_classification"
+    MULTIPLE_CHOICE = "multiple_choice"
+    SPAN_QA = "span_qa"
+    TAGGING = "tagging"
+    RETRIEVAL = "retrieval"
+
+
+# One canonical schema per task type. Labels of (pair) classification and multiple choice are
+# integer indices (into Task.labels, or into `choices`); tagging tags are label strings
+# (BIO for entity tagging); retrieval rows are aligned translation pairs (source = non-English
+# sentence, target = its English translation).
+SCHEMAS: dict[TaskType, Features] = {
+    TaskType.CLASSIFICATION: Features(
+        {"id": Value("string"), "text": Value("string"), "label": Value("int64")}
+    ),
+    TaskType.PAIR_CLASSIFICATION: Features(
+        {
+            "id": Value("string"),
+            "text_a": Value("string"),
+            "text_b": Value("string"),
+            "label": Value("int64"),
+        }
+    ),
+    TaskType.MULTIPLE_CHOICE: Features(
+        {
+            "id": Value("string"),
+            "context": Value("string"),
+            "choices": Sequence(Value("string")),
+            "label": Value("int64"),
+        }
+    ),
+    TaskType.SPAN_QA: Features(
+        {
+            "id": Value("string"),
+            "question": Value("string"),
+            "context": Value("string"),
+            "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int32"))},
+        }
+    ),
+    TaskType.TAGGING: Features(
+        {"id": Value("string"), "tokens": Sequence(Value("string")), "tags": Sequence(Value("string"))}
+    ),
+    TaskType.RETRIEVAL: Features(
+        {"id": Value("string"), "source": Value("string"), "target": Value("string")}
+    ),
+}
+
+# The metric each task type is scored with (see xstilts.metrics); the first is the main one.
+METRICS: dict[TaskType, tuple[str, ...]] = {
+    TaskType.CLASSIFICATION: ("acc",),
+    TaskType.PAIR_CLASSIFICATION: ("acc",),
+    TaskType.MULTIPLE_CHOICE: ("acc",),
+    TaskType.SPAN_QA: ("f1", "em"),
+    TaskType.TAGGING: ("f1",),
+    TaskType.RETRIEVAL: ("acc",),
+}
+
+# Every loader returns {(lang, split): list of canonical records}:
+#   embedded(seed) / load_hub(task, languages) / load_local(task, root, languages)
+Records = list[dict]
+SplitData = dict[tuple[str, str], Records]
+Loader = Callable[..., SplitData]
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a task lives on the Hugging Face hub (pinned)."""
+
+    path: str
+    config: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task declaration: type, languages, splits, labels, metric and loaders."""
+
+    name: str
+    type: TaskType
+    languages: tuple[str, ...]
+    # split names per language; English must have train and dev for trained tasks
+    splits: dict[str, tuple[str, ...]]
+    labels: tuple[str, ...] = ()
+    embedded: Loader | None = None
+    hub: HubSource | None = None
+    load_hub: Loader | None = None
+    load_local: Loader | None = None
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        return METRICS[self.type][0]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return METRICS[self.type]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    @property
+    def eval_languages(self) -> tuple[str, ...]:
+        return tuple(lang for lang in self.languages if lang != "en")
+
+    def has_split(self, lang: str, split: str) -> bool:
+        return split in self.splits.get(lang, ())
+
+
+REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.name in REGISTRY:
+        raise ValueError(f"task {task.name!r} registered twice")
+    REGISTRY[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    """The registered task `name`; a clear error lists the known ones."""
+    from xstilts import tasks as _tasks  # noqa: F401  (populates REGISTRY)
+
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known tasks: {sorted(REGISTRY)}") from None
