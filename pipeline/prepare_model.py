@@ -1,0 +1,14 @@
+"""Stage prepare_model: the base encoder as a transformers folder (models/base)."""
+
+import json
+from pathlib import Path
+
+from xstilts.cli import stage_setup
+from xstilts.phases import prepare_base_model
+
+if __name__ == "__main__":
+    p = stage_setup("prepare_model")
+    stats = prepare_base_model(p)
+    out = Path("metrics/model.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(stats, indent=1, sort_keys=True))

@@ -1,0 +1,54 @@
+"""Command-line entry points: shared set-up for pipeline scripts and the `xstilts` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from xstilts.params import Params, ParamsError, load_params
+
+
+def stage_setup(stage: str, params_path: str = "params.yaml") -> Params:
+    """Logging that names the stage, offline hub settings, and validated params (or exit 2)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{stage}] %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("alembic", "mlflow", "httpx", "urllib3", "datasets", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return load_params(params_path)
+    except ParamsError as e:
+        print(f"[{stage}] {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def choice(value: str, allowed: list[str] | list[int], what: str) -> str:
+    """Validate a CLI argument against the configured names."""
+    if value not in [str(a) for a in allowed]:
+        print(f"error: {what} {value!r} is not configured in params.yaml; "
+              f"choose one of {list(allowed)}", file=sys.stderr)
+        raise SystemExit(2)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="xstilts", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    check = sub.add_parser("check", help="validate params.yaml and print the study grid")
+    check.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    if args.cmd == "check":
+        try:
+            p = load_params(args.params)
+        except ParamsError as e:
+            print(e, file=sys.stderr)
+            return 2
+        grid = {"intermediate": p.intermediate.tasks, "target": p.target.tasks,
+                "retrieval": p.evaluate.retrieval_tasks, "seeds": p.seeds}
+        print(json.dumps(grid, indent=1))
+        print(f"{Path(args.params)}: OK")
+    return 0

@@ -1,0 +1,171 @@
+"""Canonical examples -> token features per task type; dynamic-padding collation; batching.
+
+Features are plain dicts of lists (no padding); `collate` pads a batch to its longest row and
+`length_grouped_batches` groups rows of similar length (deterministic for a given seed).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from xstilts import qa
+from xstilts.tasks import Task, TaskType
+
+IGNORE = -100
+
+
+def featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
+              doc_stride: int = 64, train: bool = True) -> list[dict]:
+    """Token features for every example of `ds` (one or more features per example for QA)."""
+    t = task.type
+    if t == TaskType.CLASSIFICATION:
+        enc = tokenizer(ds["text"], truncation=True, max_length=max_length)
+        return _rows(enc["input_ids"], labels=ds["label"])
+    if t == TaskType.PAIR_CLASSIFICATION:
+        enc = tokenizer(ds["text_a"], ds["text_b"], truncation=True, max_length=max_length)
+        return _rows(enc["input_ids"], labels=ds["label"])
+    if t == TaskType.MULTIPLE_CHOICE:
+        return _multiple_choice(ds, tokenizer, max_length)
+    if t == TaskType.SPAN_QA:
+        if train:
+            enc = qa.prepare_train_features(tokenizer, ds["question"], ds["context"],
+                                            ds["answers"], max_length, doc_stride)
+            return [
+                {"input_ids": ids, "start_positions": s, "end_positions": e}
+                for ids, s, e in zip(enc["input_ids"], enc["start_positions"],
+                                     enc["end_positions"], strict=True)
+            ]
+        enc = qa.prepare_eval_features(tokenizer, ds["id"], ds["question"], ds["context"],
+                                       max_length, doc_stride)
+        return [
+            {"input_ids": ids, "example_id": ex, "offset_mapping": off}
+            for ids, ex, off in zip(enc["input_ids"], enc["example_id"], enc["offset_mapping"],
+                                    strict=True)
+        ]
+    if t == TaskType.TAGGING:
+        return _tagging(task, ds, tokenizer, max_length)
+    if t == TaskType.RETRIEVAL:
+        raise ValueError("retrieval tasks are embedded with `retrieval_features`, not trained")
+    raise ValueError(f"unknown task type {t}")
+
+
+def _rows(input_ids: list[list[int]], **columns: list) -> list[dict]:
+    return [
+        {"input_ids": ids, **{k: v[i] for k, v in columns.items()}}
+        for i, ids in enumerate(input_ids)
+    ]
+
+
+def _multiple_choice(ds: Dataset, tokenizer, max_length: int) -> list[dict]:
+    contexts, choices, owners = [], [], []
+    for i, row in enumerate(ds):
+        for choice in row["choices"]:
+            contexts.append(row["context"])
+            choices.append(choice)
+            owners.append(i)
+    enc = tokenizer(contexts, choices, truncation=True, max_length=max_length)
+    out = [{"input_ids": [], "label": label} for label in ds["label"]]
+    for owner, ids in zip(owners, enc["input_ids"], strict=True):
+        out[owner]["input_ids"].append(ids)
+    return out
+
+
+def _tagging(task: Task, ds: Dataset, tokenizer, max_length: int) -> list[dict]:
+    """Label the first sub-word of each word; mask the rest with -100 (as XTREME/jiant)."""
+    label_id = {label: i for i, label in enumerate(task.labels)}
+    enc = tokenizer(ds["tokens"], is_split_into_words=True, truncation=True,
+                    max_length=max_length)
+    rows = []
+    for i, tags in enumerate(ds["tags"]):
+        word_ids = enc.word_ids(i)
+        labels, first = [], []
+        prev = None
+        for pos, w in enumerate(word_ids):
+            if w is None or w == prev:
+                labels.append(IGNORE)
+            else:
+                if tags[w] not in label_id:
+                    raise ValueError(f"{task.name}: tag {tags[w]!r} of example {ds[i]['id']} "
+                                     f"is not in the label set {task.labels}")
+                labels.append(label_id[tags[w]])
+                first.append(pos)
+            prev = w
+        rows.append({"input_ids": enc["input_ids"][i], "labels": labels, "word_starts": first,
+                     "num_words": len(tags)})
+    return rows
+
+
+def retrieval_features(texts: list[str], tokenizer, max_length: int) -> list[dict]:
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    return _rows(enc["input_ids"])
+
+
+def length(row: dict) -> int:
+    ids = row["input_ids"]
+    return max(len(x) for x in ids) if ids and isinstance(ids[0], list) else len(ids)
+
+
+def length_grouped_batches(rows: list[dict], batch_size: int, seed: int,
+                           shuffle: bool = True) -> list[list[int]]:
+    """Batches of row indices with similar lengths (mega-batches of 50 batches, sorted).
+
+    With shuffle, the grouping and the batch order come from `random.Random(seed)`; without,
+    rows are sorted by length (fastest evaluation) and the order is fixed.
+    """
+    idx = list(range(len(rows)))
+    if not shuffle:
+        idx.sort(key=lambda i: -length(rows[i]))
+        return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    rng = random.Random(seed)
+    rng.shuffle(idx)
+    mega = batch_size * 50
+    batches = []
+    for start in range(0, len(idx), mega):
+        chunk = sorted(idx[start:start + mega], key=lambda i: -length(rows[i]))
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest row; multiple-choice rows become [B, C, L]."""
+    ids = [r["input_ids"] for r in rows]
+    if ids and ids[0] and isinstance(ids[0][0], list):  # multiple choice
+        n = max(len(x) for choices in ids for x in choices)
+        c = max(len(choices) for choices in ids)
+        input_ids = torch.full((len(rows), c, n), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), c, n), dtype=torch.long)
+        for b, choices in enumerate(ids):
+            for j, x in enumerate(choices):
+                input_ids[b, j, : len(x)] = torch.tensor(x)
+                mask[b, j, : len(x)] = 1
+    else:
+        n = max(len(x) for x in ids)
+        input_ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), n), dtype=torch.long)
+        for b, x in enumerate(ids):
+            input_ids[b, : len(x)] = torch.tensor(x)
+            mask[b, : len(x)] = 1
+    batch = {"input_ids": input_ids, "attention_mask": mask}
+    if "label" in rows[0]:
+        batch["labels"] = torch.tensor([r["label"] for r in rows])
+    if "labels" in rows[0]:
+        lab = torch.full((len(rows), n), IGNORE, dtype=torch.long)
+        for b, r in enumerate(rows):
+            lab[b, : len(r["labels"])] = torch.tensor(r["labels"])
+        batch["labels"] = lab
+    for key in ("start_positions", "end_positions"):
+        if key in rows[0]:
+            batch[key] = torch.tensor([r[key] for r in rows])
+    return batch
+
+
+def iter_batches(rows: list[dict], batches: list[list[int]], pad_id: int
+                 ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    for b in batches:
+        yield b, collate([rows[i] for i in b], pad_id)

@@ -1,0 +1,90 @@
+"""params.yaml validation: the repo's file is valid; bad keys/values name key, line and rule."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xstilts.params import BASELINE, ParamsError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _text(**patch) -> str:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for dotted, value in patch.items():
+        node = raw
+        keys = dotted.split("__")
+        for k in keys[:-1]:
+            node = node[k]
+        if value is ...:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return yaml.safe_dump(raw, sort_keys=False)
+
+
+def test_repo_params_are_valid():
+    p = load_params(ROOT / "params.yaml")
+    assert BASELINE in p.intermediate.tasks
+    assert set(p.target.tasks) <= set(p.tasks)
+
+
+def test_unknown_key_names_key_and_line():
+    text = (ROOT / "params.yaml").read_text().replace("  bf16: true", "  bf16: true\n  bf61: 1")
+    with pytest.raises(ParamsError) as e:
+        parse_params(text)
+    msg = str(e.value)
+    assert "runtime.bf61" in msg and "unknown key" in msg
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "bf61" in s)
+    assert f"params.yaml:{line}:" in msg
+    assert "allowed:" in msg and "threads" in msg
+
+
+def test_wrong_value_names_key_and_value():
+    with pytest.raises(ParamsError) as e:
+        parse_params(_text(intermediate__hparams__cldr_region__lr=-1))
+    assert "intermediate.hparams.cldr_region.lr" in str(e.value)
+    assert "-1" in str(e.value)
+
+
+def test_wrong_type():
+    with pytest.raises(ParamsError, match=r"target\.hparams\.xcat_pair\.batch_size"):
+        parse_params(_text(target__hparams__xcat_pair__batch_size="big"))
+
+
+def test_unknown_task_and_missing_hparams():
+    with pytest.raises(ParamsError, match="unknown task"):
+        parse_params(_text(tasks__nosuchtask={"source": "embedded"}))
+    with pytest.raises(ParamsError, match=r"target.hparams.xcat_pair: missing"):
+        parse_params(_text(target__hparams__xcat_pair=...))
+
+
+def test_retrieval_task_cannot_be_trained():
+    raw = yaml.safe_load(_text())
+    raw["target"]["tasks"].append("xname_retrieval")
+    raw["target"]["hparams"]["xname_retrieval"] = {}
+    with pytest.raises(ParamsError, match="retrieval task"):
+        parse_params(yaml.safe_dump(raw))
+
+
+def test_target_without_english_train_is_rejected():
+    """An intermediate/target task must have English train and dev splits."""
+    raw = yaml.safe_load(_text())
+    raw["evaluate"]["retrieval_tasks"] = []
+    raw["intermediate"]["tasks"].append("xname_retrieval")
+    raw["intermediate"]["hparams"]["xname_retrieval"] = {}
+    with pytest.raises(ParamsError, match="xname_retrieval"):
+        parse_params(yaml.safe_dump(raw))
+
+
+def test_baseline_takes_no_hparams_and_local_needs_path():
+    with pytest.raises(ParamsError, match="baseline trains nothing"):
+        parse_params(_text(intermediate__hparams__none={"lr": 1e-5}))
+    with pytest.raises(ParamsError, match="needs 'path'"):
+        parse_params(_text(tasks__xcat_pair={"source": "local"}))
+
+
+def test_doc_stride_must_fit():
+    with pytest.raises(ParamsError, match="doc_stride"):
+        parse_params(_text(target__hparams__xcat_qa__doc_stride=500))
