@@ -19,6 +19,12 @@ def stage_setup(stage: str, params_path: str = "params.yaml") -> Params:
                         datefmt="%H:%M:%S")
     for noisy in ("alembic", "mlflow", "httpx", "urllib3", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     try:
         return load_params(params_path)
     except ParamsError as e:

@@ -7,7 +7,6 @@ import contextlib
 import numpy as np
 import torch
 from datasets import Dataset
-from tqdm.auto import tqdm
 
 from xstilts import metrics, qa
 from xstilts.features import (
@@ -17,6 +16,7 @@ from xstilts.features import (
     retrieval_features,
 )
 from xstilts.modeling import TaskModel, pool
+from xstilts.progress import progress
 from xstilts.tasks import Task, TaskType
 
 
@@ -34,7 +34,7 @@ def _forward_all(model: TaskModel, rows: list[dict], batch_size: int, pad_id: in
     model.eval()
     out: list[np.ndarray | None] = [None] * len(rows)
     batches = length_grouped_batches(rows, batch_size, seed=0, shuffle=False)
-    for idx, batch in tqdm(iter_batches(rows, batches, pad_id), total=len(batches), desc=desc,
+    for idx, batch in progress(iter_batches(rows, batches, pad_id), total=len(batches), desc=desc,
                            leave=False, unit="batch"):
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(device, bf16):
@@ -53,6 +53,7 @@ def score_split(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str,
                 bf16: bool, desc: str = "eval") -> dict[str, float]:
     """The task's metrics (0-100) on one split."""
     rows = featurize(task, ds, tokenizer, max_length, doc_stride, train=False)
+    ds = ds[:]  # columns as plain lists
     logits = _forward_all(model, rows, batch_size, tokenizer.pad_token_id, device, bf16, desc)
     t = task.type
     if t in (TaskType.CLASSIFICATION, TaskType.PAIR_CLASSIFICATION, TaskType.MULTIPLE_CHOICE):
@@ -84,7 +85,7 @@ def embed(encoder, tokenizer, texts: list[str], pooling: str, layer: int, batch_
     rows = retrieval_features(texts, tokenizer, max_length)
     out = np.zeros((len(rows), encoder.config.hidden_size), dtype=np.float32)
     batches = length_grouped_batches(rows, batch_size, seed=0, shuffle=False)
-    for idx, batch in tqdm(iter_batches(rows, batches, tokenizer.pad_token_id),
+    for idx, batch in progress(iter_batches(rows, batches, tokenizer.pad_token_id),
                            total=len(batches), desc=desc, leave=False, unit="batch"):
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
         with autocast(device, bf16):
@@ -98,6 +99,7 @@ def score_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
                     batch_size: int, max_length: int, device: torch.device, bf16: bool,
                     desc: str = "retrieval") -> dict[str, float]:
     """Tatoeba-style top-1 accuracy (cosine) of source -> English target."""
+    ds = ds[:]
     src = embed(encoder, tokenizer, ds["source"], pooling, layer, batch_size, max_length,
                 device, bf16, desc + " src")
     tgt = embed(encoder, tokenizer, ds["target"], pooling, layer, batch_size, max_length,

@@ -22,13 +22,14 @@ IGNORE = -100
 def featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
               doc_stride: int = 64, train: bool = True) -> list[dict]:
     """Token features for every example of `ds` (one or more features per example for QA)."""
+    ds = ds[:] if len(ds) else {k: [] for k in ds.column_names}  # columns as plain lists
     t = task.type
     if t == TaskType.CLASSIFICATION:
         enc = tokenizer(ds["text"], truncation=True, max_length=max_length)
-        return _rows(enc["input_ids"], labels=ds["label"])
+        return _rows(enc["input_ids"], label=ds["label"])
     if t == TaskType.PAIR_CLASSIFICATION:
         enc = tokenizer(ds["text_a"], ds["text_b"], truncation=True, max_length=max_length)
-        return _rows(enc["input_ids"], labels=ds["label"])
+        return _rows(enc["input_ids"], label=ds["label"])
     if t == TaskType.MULTIPLE_CHOICE:
         return _multiple_choice(ds, tokenizer, max_length)
     if t == TaskType.SPAN_QA:
@@ -61,11 +62,11 @@ def _rows(input_ids: list[list[int]], **columns: list) -> list[dict]:
     ]
 
 
-def _multiple_choice(ds: Dataset, tokenizer, max_length: int) -> list[dict]:
+def _multiple_choice(ds: dict, tokenizer, max_length: int) -> list[dict]:
     contexts, choices, owners = [], [], []
-    for i, row in enumerate(ds):
-        for choice in row["choices"]:
-            contexts.append(row["context"])
+    for i, (context, options) in enumerate(zip(ds["context"], ds["choices"], strict=True)):
+        for choice in options:
+            contexts.append(context)
             choices.append(choice)
             owners.append(i)
     enc = tokenizer(contexts, choices, truncation=True, max_length=max_length)
@@ -75,7 +76,7 @@ def _multiple_choice(ds: Dataset, tokenizer, max_length: int) -> list[dict]:
     return out
 
 
-def _tagging(task: Task, ds: Dataset, tokenizer, max_length: int) -> list[dict]:
+def _tagging(task: Task, ds: dict, tokenizer, max_length: int) -> list[dict]:
     """Label the first sub-word of each word; mask the rest with -100 (as XTREME/jiant)."""
     label_id = {label: i for i, label in enumerate(task.labels)}
     enc = tokenizer(ds["tokens"], is_split_into_words=True, truncation=True,
@@ -90,7 +91,7 @@ def _tagging(task: Task, ds: Dataset, tokenizer, max_length: int) -> list[dict]:
                 labels.append(IGNORE)
             else:
                 if tags[w] not in label_id:
-                    raise ValueError(f"{task.name}: tag {tags[w]!r} of example {ds[i]['id']} "
+                    raise ValueError(f"{task.name}: tag {tags[w]!r} of example {ds['id'][i]} "
                                      f"is not in the label set {task.labels}")
                 labels.append(label_id[tags[w]])
                 first.append(pos)

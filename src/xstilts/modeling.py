@@ -162,9 +162,11 @@ def load_encoder(ckpt_dir: Path, trust_remote_code: bool = False):
     weights = list(enc_dir.glob("*.safetensors"))
     if not weights:
         raise FileNotFoundError(f"{enc_dir}: no safetensors weights (pickled weights are refused)")
-    encoder = AutoModel.from_pretrained(
-        str(enc_dir), use_safetensors=True, trust_remote_code=trust_remote_code
-    )
+    kwargs = {"use_safetensors": True, "trust_remote_code": trust_remote_code}
+    try:  # encoders with an unused pooler (BERT, XLM-R): do not build it
+        encoder = AutoModel.from_pretrained(str(enc_dir), add_pooling_layer=False, **kwargs)
+    except TypeError:
+        encoder = AutoModel.from_pretrained(str(enc_dir), **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(str(enc_dir), trust_remote_code=trust_remote_code)
     return encoder, tokenizer
 

@@ -40,7 +40,7 @@ class ModelParams(Strict):
     revision: str | None = None
     num_layers: int | None = Field(default=None, ge=1)  # keep only the first N layers
     trim_vocab: bool = True  # keep only the vocabulary pieces the prepared data uses
-    pooling: Literal["cls", "mean"] = "cls"  # sentence representation for sequence heads
+    pooling: Literal["cls", "mean"] = "mean"  # sentence representation for sequence heads
     trust_remote_code: bool = False
 
 

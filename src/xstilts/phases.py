@@ -132,8 +132,8 @@ def run_target(p: Params, itask: str, target: str, seed: int) -> dict:
 def _train_phase(p: Params, task, init: Path, out: Path, hp, seed: int, tracker: Tracker,
                  run: str, desc: str) -> dict:
     device, bf16 = setup_runtime(p.runtime)
-    set_seed(seed)  # the fresh head's initialisation depends on the seed only
     encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
+    set_seed(seed)  # the fresh head's initialisation depends on the seed only
     model = TaskModel(encoder, task, p.model.pooling, hp.dropout)
     train_ds = load_split(DATA, task.name, "en", "train", "train")
     dev_ds = load_split(DATA, task.name, "en", "dev", "select")

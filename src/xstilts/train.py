@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from xstilts.evaluation import autocast, score_split
 from xstilts.features import featurize, iter_batches, length_grouped_batches
 from xstilts.modeling import TaskModel
 from xstilts.params import RuntimeParams, TrainHParams
+from xstilts.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def train_task(model: TaskModel, tokenizer, train_ds, dev_ds, hp: TrainHParams, 
     best = TrainResult(best_score=-math.inf, best_step=0, steps=total)
     best_state: dict[str, torch.Tensor] | None = None
     step, epoch, running = 0, 0, []
-    bar = tqdm(total=total, desc=desc, unit="step")
+    bar = progress(total=total, desc=desc, unit="step")
     while step < total:
         order = length_grouped_batches(rows, hp.batch_size, seed=seed * 1000 + epoch)
         for _, batch in iter_batches(rows, order, tokenizer.pad_token_id):
