@@ -47,9 +47,6 @@ def repo(tmp_path_factory, tiny_encoder_dir) -> Path:
     run([DVC, "config", "core.analytics", "false"], tmp)
     raw = small_params(tiny_encoder_dir, tmp)
     raw["tracking"]["uri"] = "sqlite:///mlflow.db"
-    raw["tasks"]["cldr_currency"] = {"source": "embedded", "max_train": 32, "max_eval": 16}
-    raw["intermediate"]["tasks"].append("cldr_currency")
-    raw["intermediate"]["hparams"]["cldr_currency"] = {"epochs": 1, "max_length": 32}
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return tmp
 
@@ -57,7 +54,7 @@ def repo(tmp_path_factory, tiny_encoder_dir) -> Path:
 def test_dvc_repro_end_to_end(repo):
     run([DVC, "repro"], repo)
     report = (repo / "reports" / "results.md").read_text()
-    for row in ("| none |", "| cldr_region |", "| cldr_currency |"):
+    for row in ("| none |", "| cldr_region |"):
         assert row in report
     res = json.loads((repo / "metrics/eval/cldr_region/xcat_pair/seed0.json").read_text())
     assert len([lang for lang in res["languages"] if lang != "en"]) >= 5
@@ -69,26 +66,29 @@ def test_dvc_repro_end_to_end(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("xstilts")
     parents = client.search_runs([exp.experiment_id], "tags.phase = 'intermediate'")
-    assert {r.data.tags["itask"] for r in parents} == {"none", "cldr_region", "cldr_currency"}
+    assert {r.data.tags["itask"] for r in parents} == {"none", "cldr_region"}
     children = client.search_runs([exp.experiment_id], "tags.phase = 'target'")
     parent_ids = {r.info.run_id for r in parents}
-    assert len(children) == 6
+    assert len(children) == 4
     assert all(r.data.tags["mlflow.parentRunId"] in parent_ids for r in children)
     assert any("xcat_tag/f1/zh" in r.data.metrics for r in children)
 
-    # a second repro does nothing
+    # a second repro does nothing, and the pipeline's state is clean
     out = run([DVC, "repro"], repo)
     assert "Running stage" not in out, out
+    assert "up to date" in run([DVC, "status"], repo)
 
     # one intermediate hyperparameter changes: only that task's cells re-run
     raw = yaml.safe_load((repo / "params.yaml").read_text())
     raw["intermediate"]["hparams"]["cldr_region"]["lr"] = 1e-4
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    out = run([DVC, "repro", "--dry"], repo)
+    out = run([DVC, "repro"], repo)
     stages = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert stages == {
+    # (report re-runs only if the new scores differ, which a tiny random model may not do)
+    assert stages - {"report"} == {
         "intermediate@cldr_region-0",
         "target@cldr_region-xcat_pair-0", "target@cldr_region-xcat_tag-0",
         "evaluate@cldr_region-xcat_pair-0", "evaluate@cldr_region-xcat_tag-0",
-        "retrieve@cldr_region-xname_retrieval-0", "report",
+        "retrieve@cldr_region-xname_retrieval-0",
     }, stages
+    assert "up to date" in run([DVC, "status"], repo)

