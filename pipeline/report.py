@@ -1,9 +1,11 @@
-"""Stage report: reports/results.md, gains.csv and the gain heatmap (also to MLflow)."""
+"""Stage report: reports/results.md, significance.json, gains.csv and the gain heatmap; MLflow:
+a report run with the files and, nested in it, one run per (intermediate task, target) cell
+with the bootstrap gain, ci_low, ci_high and p over `none`."""
 
 from pathlib import Path
 
 from xstilts.cli import stage_setup
-from xstilts.report import write_report
+from xstilts.report import log_significance, write_report
 from xstilts.tracking import Tracker
 
 if __name__ == "__main__":
@@ -11,6 +13,7 @@ if __name__ == "__main__":
     write_report(p, Path("reports"))
     tracker = Tracker(p.tracking)
     run = tracker.start("report", {"phase": "report", "dvc_stage": "report"})
-    for name in ("results.md", "gain_heatmap.png", "gains.csv"):
+    for name in ("results.md", "significance.json", "gain_heatmap.png", "gains.csv"):
         tracker.log_artifact(run, Path("reports") / name)
+    log_significance(p, tracker, Path("reports/significance.json"), parent=run)
     tracker.finish(run)

@@ -88,3 +88,10 @@ def test_baseline_takes_no_hparams_and_local_needs_path():
 def test_doc_stride_must_fit():
     with pytest.raises(ParamsError, match="doc_stride"):
         parse_params(_text(target__hparams__xcat_qa__doc_stride=500))
+
+
+def test_paper_profile_is_valid():
+    """The paper setting (XLM-R Large + hub tasks) validates against the same models."""
+    p = load_params(ROOT / "profiles" / "paper.yaml")
+    assert p.model.source == "hub" and p.model.name == "xlm-roberta-large"
+    assert len(p.intermediate.tasks) == 10 and "xnli" in p.target.tasks

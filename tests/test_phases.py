@@ -143,6 +143,21 @@ def test_evaluate_retrieval_and_report(workdir, monkeypatch):
     res = json.loads(phases.eval_file("none", "xcat_tag", 0).read_text())
     for lang, scores in res["languages"].items():
         assert 0.0 <= scores["f1"] <= 100.0, lang
+    # per-example prediction files reproduce the metrics (tagging: corpus F1 from entity counts)
+    from xstilts import stats
+    from xstilts.predictions import example_stats, prediction_file, read_predictions
+
+    for itask in p.intermediate.tasks:
+        for target in [*p.target.tasks, "xname_retrieval"]:
+            res = json.loads(phases.eval_file(itask, target, 0).read_text())
+            for lang, scores in res["languages"].items():
+                rec = read_predictions(prediction_file(itask, target, 0, lang))
+                assert list(rec["predictions"]) == rec["ids"]
+                for metric, value in scores.items():
+                    arr, kind = example_stats(rec, metric)
+                    assert stats.score(arr, kind) == pytest.approx(value), (target, lang)
+    rec = read_predictions(prediction_file("none", "xname_retrieval", 0, "de"))
+    assert all(0 <= j < len(rec["ids"]) for j in rec["predictions"].values())
     from xstilts.report import write_report
 
     table = write_report(p, tmp / "reports")

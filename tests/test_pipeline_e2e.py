@@ -72,6 +72,13 @@ def test_dvc_repro_end_to_end(repo):
     assert len(children) == 4
     assert all(r.data.tags["mlflow.parentRunId"] in parent_ids for r in children)
     assert any("xcat_tag/f1/zh" in r.data.metrics for r in children)
+    sig = client.search_runs([exp.experiment_id], "tags.phase = 'significance'")
+    assert {(r.data.tags["itask"], r.data.tags["target"]) for r in sig} >= {
+        ("cldr_region", "xcat_pair"), ("cldr_region", "avg")}
+    assert all({"gain", "ci_low", "ci_high", "p"} <= set(r.data.metrics) for r in sig)
+    sub = repo / "submission/cldr_region/seed0"
+    assert (sub / "xcat_pair/test-de.tsv").is_file() and (sub / "xcat_tag/test-zh.tsv").is_file()
+    assert (sub / "xname_retrieval/test-de.tsv").is_file()
 
     # a second repro does nothing, and the pipeline's state is clean
     out = run([DVC, "repro"], repo)
@@ -84,8 +91,9 @@ def test_dvc_repro_end_to_end(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     out = run([DVC, "repro"], repo)
     stages = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    # (report re-runs only if the new scores differ, which a tiny random model may not do)
-    assert stages - {"report"} == {
+    # (report and export re-run only if the new predictions differ, which a tiny random model
+    # may not do)
+    assert stages - {"report", "export@cldr_region-0"} == {
         "intermediate@cldr_region-0",
         "target@cldr_region-xcat_pair-0", "target@cldr_region-xcat_tag-0",
         "evaluate@cldr_region-xcat_pair-0", "evaluate@cldr_region-xcat_tag-0",

@@ -46,7 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     check = sub.add_parser("check", help="validate params.yaml and print the study grid")
     check.add_argument("--params", default="params.yaml")
+    from xstilts.tune import add_parser as add_tune_parser
+
+    add_tune_parser(sub)  # xstilts tune: Optuna search on the English dev set
     args = parser.parse_args(argv)
+    if args.cmd == "tune":
+        return args.func(args)
     if args.cmd == "check":
         try:
             p = load_params(args.params)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 
-from xstilts import metrics, qa
+from xstilts import metrics, qa, stats
 from xstilts.features import (
     featurize,
     iter_batches,
@@ -52,29 +52,68 @@ def score_split(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str,
                 max_length: int, doc_stride: int, batch_size: int, device: torch.device,
                 bf16: bool, desc: str = "eval") -> dict[str, float]:
     """The task's metrics (0-100) on one split."""
+    return _predict(model, task, ds, tokenizer, lang, max_length, doc_stride, batch_size,
+                    device, bf16, desc, detail=False)[0]
+
+
+def predict_split(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str,
+                  max_length: int, doc_stride: int, batch_size: int, device: torch.device,
+                  bf16: bool, desc: str = "eval") -> tuple[dict[str, float], dict]:
+    """The task's metrics (0-100) on one split and the per-example detail: ``{"ids",
+    "per_example", "predictions"}`` (see :mod:`xstilts.predictions`)."""
+    return _predict(model, task, ds, tokenizer, lang, max_length, doc_stride, batch_size,
+                    device, bf16, desc, detail=True)
+
+
+def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, max_length: int,
+             doc_stride: int, batch_size: int, device: torch.device, bf16: bool, desc: str,
+             detail: bool) -> tuple[dict[str, float], dict | None]:
     rows = featurize(task, ds, tokenizer, max_length, doc_stride, train=False)
     ds = ds[:]  # columns as plain lists
     logits = _forward_all(model, rows, batch_size, tokenizer.pad_token_id, device, bf16, desc)
+    ids = list(ds["id"])
     t = task.type
     if t in (TaskType.CLASSIFICATION, TaskType.PAIR_CLASSIFICATION, TaskType.MULTIPLE_CHOICE):
         preds = [int(np.argmax(x)) for x in logits]
-        return {"acc": metrics.accuracy(preds, ds["label"])}
-    if t == TaskType.SPAN_QA:
-        predictions = qa.postprocess_predictions(
+        scores = {"acc": metrics.accuracy(preds, ds["label"])}
+        per = {"acc": [int(p == g) for p, g in zip(preds, ds["label"], strict=True)]}
+    elif t == TaskType.SPAN_QA:
+        answers = qa.postprocess_predictions(
             ds["id"], ds["context"], [r["example_id"] for r in rows],
             [r["offset_mapping"] for r in rows], [x[:, 0] for x in logits],
             [x[:, 1] for x in logits],
         )
         refs = {i: a["text"] for i, a in zip(ds["id"], ds["answers"], strict=True)}
-        return metrics.squad_scores(predictions, refs, lang=lang)
-    if t == TaskType.TAGGING:
+        scores = metrics.squad_scores(answers, refs, lang=lang)
+        if not detail:
+            return scores, None
+        preds = [answers.get(i, "") for i in ids]
+
+        def best(metric, qid: str) -> float:  # max over gold answers; a missing answer: 0
+            if qid not in answers:
+                return 0.0
+            return max(metric(answers[qid], gold, lang) for gold in refs[qid])
+
+        per = {"em": [best(metrics.qa_exact_match, i) for i in ids],
+               "f1": [best(metrics.qa_f1, i) for i in ids]}
+    elif t == TaskType.TAGGING:
         preds = []
         for row, x in zip(rows, logits, strict=True):
             tags = [task.labels[int(np.argmax(x[p]))] for p in row["word_starts"]]
             tags += ["O"] * (row["num_words"] - len(tags))  # words cut by truncation
             preds.append(tags)
-        return {"f1": metrics.tagging_f1(ds["tags"], preds)}
-    raise ValueError(f"score_split does not handle {t}")
+        scores = {"f1": metrics.tagging_f1(ds["tags"], preds)}
+        if not detail:
+            return scores, None
+        counts = stats.entity_counts(ds["tags"], preds)
+        per = {"tp": counts[:, 0].tolist(), "n_pred": counts[:, 1].tolist(),
+               "n_gold": counts[:, 2].tolist()}
+    else:
+        raise ValueError(f"score_split does not handle {t}")
+    if not detail:
+        return scores, None
+    return scores, {"ids": ids, "per_example": per,
+                    "predictions": dict(zip(ids, preds, strict=True))}
 
 
 @torch.inference_mode()
@@ -99,9 +138,29 @@ def score_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
                     batch_size: int, max_length: int, device: torch.device, bf16: bool,
                     desc: str = "retrieval") -> dict[str, float]:
     """Tatoeba-style top-1 accuracy (cosine) of source -> English target."""
+    return predict_retrieval(encoder, tokenizer, ds, pooling, layer, batch_size, max_length,
+                             device, bf16, desc)[0]
+
+
+def predict_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
+                      batch_size: int, max_length: int, device: torch.device, bf16: bool,
+                      desc: str = "retrieval") -> tuple[dict[str, float], dict]:
+    """Top-1 accuracy and the per-example detail: the index (in this split) of the English
+    sentence each source retrieves, and whether it is its translation."""
     ds = ds[:]
     src = embed(encoder, tokenizer, ds["source"], pooling, layer, batch_size, max_length,
                 device, bf16, desc + " src")
     tgt = embed(encoder, tokenizer, ds["target"], pooling, layer, batch_size, max_length,
                 device, bf16, desc + " tgt")
-    return {"acc": metrics.retrieval_accuracy(src, tgt)}
+    nearest = np.argmax(_unit(src) @ _unit(tgt).T, axis=1).tolist()  # ties: lowest index
+    ids = list(ds["id"])
+    return ({"acc": metrics.retrieval_accuracy(src, tgt)},
+            {"ids": ids, "per_example": {"acc": [int(j == i) for i, j in enumerate(nearest)]},
+             "predictions": dict(zip(ids, nearest, strict=True))})
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), as metrics.retrieval_accuracy."""
+    x = np.asarray(x, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)

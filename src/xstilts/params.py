@@ -115,7 +115,122 @@ class EvaluateParams(Strict):
 
 
 class ReportParams(Strict):
+    """Report: digits, and the paired bootstrap of gains over `none` (see xstilts.stats)."""
+
     metric_digits: Annotated[int, Field(ge=0, le=4)] = 1
+    bootstrap_resamples: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05  # CIs: 100 (1 - alpha) % percentile
+    bootstrap_seed: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _attainable(self) -> ReportParams:
+        if 2 / (self.bootstrap_resamples + 1) >= self.alpha:
+            raise ValueError(f"bootstrap_resamples: the smallest p-value {self.bootstrap_resamples}"
+                             f" resamples can give, 2/(B+1), is not below alpha={self.alpha}")
+        return self
+
+
+class TuneRange(Strict):
+    """A closed interval [low, high] of the search space."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TuneRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class TuneIntRange(Strict):
+    """An integer interval [low, high] (inclusive) with a step."""
+
+    low: Annotated[int, Field(ge=1)]
+    high: Annotated[int, Field(ge=1)]
+    step: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TuneIntRange:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class TuneSpace(Strict):
+    """What `xstilts tune` samples; a key set to null keeps the task's value from params.yaml."""
+
+    lr: TuneRange | None = TuneRange(low=1e-5, high=3e-4)  # log-uniform
+    batch_size: list[Annotated[int, Field(ge=1)]] | None = [16, 32]  # categorical
+    epochs: TuneIntRange | list[int | float] | None = None  # int range or categorical
+    warmup_ratio: TuneRange | None = None  # uniform
+    weight_decay: TuneRange | None = None  # uniform
+
+    @model_validator(mode="after")
+    def _valid(self) -> TuneSpace:
+        if self.lr is not None and not (0 < self.lr.low and self.lr.high <= 1):
+            raise ValueError("lr: a log-uniform range needs 0 < low <= high <= 1")
+        if self.warmup_ratio is not None and not (0 <= self.warmup_ratio.low
+                                                  and self.warmup_ratio.high < 1):
+            raise ValueError("warmup_ratio: the range must lie in [0, 1)")
+        if self.weight_decay is not None and self.weight_decay.low < 0:
+            raise ValueError("weight_decay: the range must be >= 0")
+        for name in ("batch_size", "epochs"):
+            choices = getattr(self, name)
+            if isinstance(choices, list):
+                if not choices or len(set(choices)) != len(choices):
+                    raise ValueError(f"{name}: give a non-empty list of distinct choices")
+                if any(c <= 0 for c in choices):
+                    raise ValueError(f"{name}: choices must be > 0")
+        return self
+
+
+class TuneObjective(Strict):
+    """The set the search maximises the task metric on: only the English dev set is allowed."""
+
+    split: str = "dev"
+    lang: str = "en"
+
+    @model_validator(mode="after")
+    def _english_dev(self) -> TuneObjective:
+        if (self.split, self.lang) != ("dev", "en"):
+            raise ValueError(
+                f"the objective (the model-selection set) must be the English dev set "
+                f"{{split: dev, lang: en}}, got {{split: {self.split}, lang: {self.lang}}}: "
+                "non-English and test data are for zero-shot evaluation only")
+        return self
+
+
+class TuneSampler(Strict):
+    seed: int = 0  # TPE seed (reseeded per trial number: resumable, distinct across workers)
+    n_startup_trials: Annotated[int, Field(ge=0)] = 4  # random trials before TPE models
+
+
+class TunePruner(Strict):
+    """MedianPruner; steps are English dev evaluations (1, 2, ...) of a trial."""
+
+    n_startup_trials: Annotated[int, Field(ge=0)] = 2  # finished trials before pruning starts
+    n_warmup_steps: Annotated[int, Field(ge=0)] = 1  # evaluations of a trial never pruned
+
+
+class TuneParams(Strict):
+    """`xstilts tune`: Optuna search on the English dev set, tracked in MLflow."""
+
+    storage: str = "sqlite:///optuna.db"  # any SQLAlchemy URL (postgresql://... for many hosts)
+    sampler: TuneSampler = TuneSampler()
+    pruner: TunePruner = TunePruner()
+    objective: TuneObjective = TuneObjective()
+    heartbeat_interval: Annotated[int, Field(ge=1)] = 30  # seconds between trial heartbeats
+    grace_period: Annotated[int, Field(ge=2)] = 120  # a silent RUNNING trial is failed after it
+    max_retry: Annotated[int, Field(ge=0)] = 1  # re-runs of a killed trial's configuration
+    baseline_trial: bool = True  # a new study's first trial: the task's current values
+    space: TuneSpace = TuneSpace()
+
+    @model_validator(mode="after")
+    def _grace(self) -> TuneParams:
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError("grace_period must be longer than heartbeat_interval")
+        return self
 
 
 class Params(Strict):
@@ -128,6 +243,7 @@ class Params(Strict):
     target: TargetParams
     evaluate: EvaluateParams = EvaluateParams()
     report: ReportParams = ReportParams()
+    tune: TuneParams = TuneParams()
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:

@@ -1,7 +1,8 @@
 """What each pipeline stage does: base model, intermediate, target, evaluate, retrieval.
 
 Paths follow `data/prepared/<task>/<lang>/<split>`, `models/intermediate/<itask>/seed<s>`,
-`models/target/<itask>/<target>/seed<s>`, `metrics/eval/<itask>/<target>/seed<s>.json`.
+`models/target/<itask>/<target>/seed<s>`, `metrics/eval/<itask>/<target>/seed<s>.json`,
+`predictions/<itask>/<target>/seed<s>/<lang>.json` (per-example, see `xstilts.predictions`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.data import iter_texts, load_split
-from xstilts.evaluation import score_retrieval, score_split
+from xstilts.evaluation import predict_retrieval, predict_split
 from xstilts.modeling import TaskModel, load_encoder, load_task_model, save_encoder
 from xstilts.params import BASELINE, Params
+from xstilts.predictions import prediction_dir, write_predictions
 from xstilts.tasks import get_task
 from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id
 from xstilts.train import set_seed, setup_runtime, train_task
@@ -169,11 +171,13 @@ def run_evaluate(p: Params, itask: str, target: str, seed: int) -> dict:
     model.to(device)
     hp = p.target.hparams[target]
     scores = {}
+    out = fresh_dir(prediction_dir(itask, target, seed))
     for lang in _eval_langs(p, task):
         ds = load_split(DATA, target, lang, "test", "evaluate")
-        scores[lang] = score_split(model, task, ds, tokenizer, lang, hp.max_length,
-                                   hp.stride, p.evaluate.batch_size, device, bf16,
-                                   f"test {itask}->{target} {lang}")
+        scores[lang], detail = predict_split(model, task, ds, tokenizer, lang, hp.max_length,
+                                             hp.stride, p.evaluate.batch_size, device, bf16,
+                                             f"test {itask}->{target} {lang}")
+        write_predictions(out / f"{lang}.json", _record(task, itask, seed, lang, detail))
         log.info("evaluate %s->%s seed%d %s: %s", itask, target, seed, lang, scores[lang])
     return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt))
 
@@ -187,11 +191,13 @@ def run_retrieval(p: Params, itask: str, target: str, seed: int) -> dict:
     encoder.to(device)
     r = p.evaluate.retrieval
     scores = {}
+    out = fresh_dir(prediction_dir(itask, target, seed))
     for lang in _eval_langs(p, task):
         ds = load_split(DATA, target, lang, "test", "evaluate")
-        scores[lang] = score_retrieval(encoder, tokenizer, ds, r.pooling, r.layer,
-                                       p.evaluate.batch_size, 128, device, bf16,
-                                       f"retrieval {itask}->{target} {lang}")
+        scores[lang], detail = predict_retrieval(encoder, tokenizer, ds, r.pooling, r.layer,
+                                                 p.evaluate.batch_size, 128, device, bf16,
+                                                 f"retrieval {itask}->{target} {lang}")
+        write_predictions(out / f"{lang}.json", _record(task, itask, seed, lang, detail))
         log.info("retrieval %s->%s seed%d %s: %s", itask, target, seed, lang, scores[lang])
     parent = read_run_id(ckpt)
     tracker = Tracker(p.tracking)
@@ -202,7 +208,14 @@ def run_retrieval(p: Params, itask: str, target: str, seed: int) -> dict:
     tracker.log_params(run, {"retrieval": r.model_dump(), "seed": seed, "itask": itask,
                              "target": target})
     tracker.finish(run)
-    return _finish_eval(p, itask, target, seed, task, scores, run)
+    return _finish_eval(p, itask, target, seed, task, scores, run, tracker)
+
+
+def _record(task, itask: str, seed: int, lang: str, detail: dict) -> dict:
+    """A prediction file's content (header + per-example detail of one language)."""
+    return {"task": task.name, "type": str(task.type), "lang": lang, "split": "test",
+            "itask": itask, "seed": seed, "metric": task.metric, "labels": list(task.labels),
+            **detail}
 
 
 def _eval_langs(p: Params, task) -> list[str]:
@@ -212,7 +225,7 @@ def _eval_langs(p: Params, task) -> list[str]:
 
 
 def _finish_eval(p: Params, itask: str, target: str, seed: int, task, scores: dict,
-                 run: str | None) -> dict:
+                 run: str | None, tracker: Tracker | None = None) -> dict:
     metric = task.metric
     non_en = [s[metric] for lang, s in scores.items() if lang != "en"]
     result = {"itask": itask, "target": target, "seed": seed, "metric": metric,
@@ -220,7 +233,7 @@ def _finish_eval(p: Params, itask: str, target: str, seed: int, task, scores: di
               "avg_non_en": float(np.mean(non_en)) if non_en else None,
               "avg_all": float(np.mean([s[metric] for s in scores.values()]))}
     _write_json(eval_file(itask, target, seed), result)
-    tracker = Tracker(p.tracking)
+    tracker = tracker or Tracker(p.tracking)
     if not tracker.exists(run):
         run = tracker.start(f"{itask} -> {target} seed{seed}",
                             {"itask": itask, "target": target, "seed": str(seed)})

@@ -92,7 +92,7 @@ def train_task(model: TaskModel, tokenizer, train_ds, dev_ds, hp: TrainHParams, 
             step += 1
             running.append(loss.item())
             bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}")
+            bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
             if step % eval_every == 0 or step == total:
                 scores = score_split(model, task, dev_ds, tokenizer, "en", hp.max_length,
                                      hp.stride, eval_batch_size, device, bf16, "dev en")

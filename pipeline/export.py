@@ -1,0 +1,23 @@
+"""Stage export@<itask>-<seed>: test predictions in the XTREME submission layout.
+
+Writes submission/<itask>/seed<s>/<task>/test-<lang>.{tsv,json} for every target and retrieval
+task from predictions/<itask>/<task>/seed<s>/ (formats: xstilts.export).
+"""
+
+import argparse
+import logging
+
+from xstilts.cli import choice, stage_setup
+from xstilts.export import export_cell
+from xstilts.report import targets
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("itask")
+    ap.add_argument("seed")
+    args = ap.parse_args()
+    p = stage_setup(f"export@{args.itask}-{args.seed}")
+    choice(args.itask, p.intermediate.tasks, "intermediate task")
+    choice(args.seed, p.seeds, "seed")
+    files = export_cell(args.itask, int(args.seed), targets(p))
+    logging.info("wrote %d submission files", len(files))
