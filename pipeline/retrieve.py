@@ -1,4 +1,4 @@
-"""Stage retrieve@<itask>-<target>-<seed>: retrieval on the intermediate checkpoint (no training)."""
+"""Stage retrieve@<itask>-<target>-<seed>: retrieval on the intermediate checkpoint, untrained."""
 
 import argparse
 

@@ -33,7 +33,7 @@ def register_head(*types: TaskType):
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """[B, L, H] hidden states -> [B, H] sentence vectors (cls = first token, mean = masked mean)."""
+    """[B, L, H] hidden states -> [B, H] sentence vectors (cls: first token; mean: masked mean)."""
     if how == "cls":
         return hidden[:, 0]
     if how == "mean":

@@ -258,7 +258,8 @@ class Params(Strict):
                 continue
             task = REGISTRY[name]
             if src.source == "embedded" and task.embedded is None:
-                problems.append(f"tasks.{name}.source: {name!r} has no embedded data; use hub/local")
+                problems.append(f"tasks.{name}.source: {name!r} has no embedded data; "
+                                "use hub/local")
             if src.source == "hub" and task.load_hub is None:
                 problems.append(f"tasks.{name}.source: {name!r} has no hub loader")
             if src.source == "local" and task.load_local is None:
@@ -298,14 +299,16 @@ class Params(Strict):
         check_trained("intermediate", self.intermediate.tasks, self.intermediate.hparams)
         check_trained("target", self.target.tasks, self.target.hparams)
         if self.intermediate.hparams.get(BASELINE) is not None:
-            problems.append(f"intermediate.hparams.{BASELINE}: the baseline trains nothing; use null")
+            problems.append(f"intermediate.hparams.{BASELINE}: the baseline trains nothing; "
+                            "use null")
         for name in self.target.tasks:
             task = REGISTRY.get(name)
             if task is not None and name in self.tasks and not task.eval_languages:
                 problems.append(f"target.tasks: {name!r} has no non-English evaluation language")
         for name in self.evaluate.retrieval_tasks:
             if name not in self.tasks:
-                problems.append(f"evaluate.retrieval_tasks: {name!r} is not declared under `tasks:`")
+                problems.append(f"evaluate.retrieval_tasks: {name!r} is not declared under "
+                                "`tasks:`")
             elif name in REGISTRY and REGISTRY[name].type != TaskType.RETRIEVAL:
                 problems.append(f"evaluate.retrieval_tasks: {name!r} is not a retrieval task")
         if problems:
@@ -391,7 +394,8 @@ def parse_params(text: str, path: Path | str = "params.yaml") -> Params:
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+            loc = tuple(x for x in err["loc"]
+                        if not (isinstance(x, str) and x.startswith("function-")))
             loc = tuple(x for x in loc if x not in ("TrainHParams",))
             dotted = ".".join(str(x) for x in loc) or "(top level)"
             line = _line_of(path, text, loc)

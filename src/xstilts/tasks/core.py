@@ -52,11 +52,18 @@ SCHEMAS: dict[TaskType, Features] = {
             "id": Value("string"),
             "question": Value("string"),
             "context": Value("string"),
-            "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int32"))},
+            "answers": {
+                "text": Sequence(Value("string")),
+                "answer_start": Sequence(Value("int32")),
+            },
         }
     ),
     TaskType.TAGGING: Features(
-        {"id": Value("string"), "tokens": Sequence(Value("string")), "tags": Sequence(Value("string"))}
+        {
+            "id": Value("string"),
+            "tokens": Sequence(Value("string")),
+            "tags": Sequence(Value("string")),
+        }
     ),
     TaskType.RETRIEVAL: Features(
         {"id": Value("string"), "source": Value("string"), "target": Value("string")}
