@@ -143,7 +143,6 @@ def _rss_mb() -> float:
 
 
 def worker_ours(model_dir: Path, data: dict, bs: int) -> dict:
-    import torch
     from datasets import Dataset
 
     import xstilts.train as T
@@ -193,9 +192,14 @@ def worker_ours(model_dir: Path, data: dict, bs: int) -> dict:
 def worker_trainer(model_dir: Path, data: dict, bs: int, good: bool) -> dict:
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
-                              DataCollatorWithPadding, Trainer, TrainingArguments,
-                              default_data_collator)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        default_data_collator,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
