@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from xstilts.cli import choice, stage_setup
@@ -14,8 +15,17 @@ if __name__ == "__main__":
     args = ap.parse_args()
     p = stage_setup(f"prepare_data@{args.task}")
     choice(args.task, list(p.tasks), "task")
-    out = fresh_dir(DATA / args.task)
-    counts = prepare_task(args.task, p.tasks[args.task], out, seed=p.seeds[0])
+    # prepared into a staging folder that replaces the output only once every split is valid:
+    # a bad data file leaves the previous output as it was
+    out, staging = DATA / args.task, fresh_dir(DATA / f".{args.task}.staging")
+    try:
+        counts = prepare_task(args.task, p.tasks[args.task], staging, seed=p.seeds[0])
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
     metrics = Path("metrics/data") / f"{args.task}.json"
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(json.dumps(counts, indent=1, sort_keys=True))

@@ -44,7 +44,7 @@ def exported(tmp_path):
            [["B-PER", "I-PER", "O"], ["O"], ["B-LOC"]])
     _write(pred, "xquad", "span_qa", "zh", ["q1", "q2"], ["北京", ""])
     _write(pred, "tatoeba", "retrieval", "de", ["de-0", "de-1", "de-2"], [0, 2, 2])
-    _write(pred, "bucc", "retrieval", "fr", ["fr-1|en-7", "fr-2|en-9"], [1, 0])
+    _write(pred, "bucc", "retrieval", "fr", ["fr-1", "fr-2", "fr-3"], ["en-9", "en-7", ""])
     _write(pred, "xcat_choice", "multiple_choice", "ru", ["x", "y"], [3, 0])
     _write(pred, "xcat_pair", "pair_classification", "ru", ["x", "y"], [0, 1],
            ("different", "same"))

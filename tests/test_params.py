@@ -94,4 +94,7 @@ def test_paper_profile_is_valid():
     """The paper setting (XLM-R Large + hub tasks) validates against the same models."""
     p = load_params(ROOT / "profiles" / "paper.yaml")
     assert p.model.source == "hub" and p.model.name == "xlm-roberta-large"
-    assert len(p.intermediate.tasks) == 10 and "xnli" in p.target.tasks
+    # the paper's 9 intermediate tasks + their multi-task mixture + the baseline, x 9 targets
+    assert len(p.intermediate.tasks) == 11 and "xnli" in p.target.tasks
+    assert {"anli_plus", "multi"} <= set(p.intermediate.mixtures)
+    assert len(p.target.tasks) + len(p.evaluate.retrieval_tasks) == 9

@@ -246,3 +246,81 @@ def test_postprocess_input_errors() -> None:
         postprocess_predictions(["x"], ["c"], ["y"], [[None]], [np.zeros(1)], [np.zeros(1)])
     with pytest.raises(ValueError, match="differ in length"):
         postprocess_predictions(["x"], ["c"], ["x"], [[None]], [], [])
+
+
+# --- SQuAD v2.0 no-answer (utils_qa.py version_2_with_negative) ----------------------------
+
+
+def test_eval_features_record_the_cls_index() -> None:
+    feats = prepare_eval_features(_tokenizer(), ["a"], [QUESTION], [CONTEXT], 64, 8)
+    assert feats["cls_index"] == [0]
+    assert _tokens(_tokenizer(), [feats["input_ids"][0][0]]) == ["[CLS]"]
+    left = prepare_eval_features(_tokenizer("left"), ["a"], [QUESTION], [CONTEXT], 64, 8)
+    assert left["cls_index"] == [0]
+
+
+def test_postprocess_null_answer_beats_best_span() -> None:
+    context = "abc def ghi"
+    offsets = [None, (0, 3), (4, 7), (8, 11), None]
+    starts = np.array([3.0, 0.0, 5.0, 1.0, 0.0])
+    ends = np.array([3.0, 0.0, 0.0, 4.0, 0.0])
+    args = (["x"], [context], ["x"], [offsets], [starts], [ends])
+    # Best span (2,3) = 5 + 4 = 9 > null 3 + 3 = 6: the span, with or without no-answer.
+    assert postprocess_predictions(*args) == {"x": "def ghi"}
+    assert postprocess_predictions(*args, allow_null=True) == {"x": "def ghi"}
+    # null 6 - span 9 = -3: a threshold below -3 makes it predict no answer
+    assert postprocess_predictions(*args, allow_null=True,
+                                   null_score_diff_threshold=-3.5) == {"x": ""}
+    # Raise the CLS logits to 5 + 5 = 10 > 9: no answer, but only when allowed (v1.1 unchanged).
+    starts[0] = ends[0] = 5.0
+    assert postprocess_predictions(*args) == {"x": "def ghi"}
+    assert postprocess_predictions(*args, allow_null=True) == {"x": ""}
+    # A tie (null 9 = span 9) keeps the span: the null score must be strictly higher.
+    starts[0] = ends[0] = 4.5
+    assert postprocess_predictions(*args, allow_null=True) == {"x": "def ghi"}
+
+
+def test_postprocess_null_score_is_the_minimum_over_features() -> None:
+    # Two windows of one example; window 0 is confident there is no answer (null 20), window 1
+    # holds the span (score 8) with a low null score (2): utils_qa.py keeps the MINIMUM null
+    # score (2), so the span wins.
+    context = "abc def"
+    offsets = [[None, (0, 3), None], [None, (4, 7), None]]
+    starts = [np.array([10.0, 0.0, 0.0]), np.array([1.0, 4.0, 0.0])]
+    ends = [np.array([10.0, 0.0, 0.0]), np.array([1.0, 4.0, 0.0])]
+    out = postprocess_predictions(["x"], [context], ["x", "x"], offsets, starts, ends,
+                                  allow_null=True)
+    assert out == {"x": "def"}
+    # The no-answer position comes from feature_null_index (here position 2 of window 1).
+    ends[1][2] = starts[1][2] = 5.0
+    out = postprocess_predictions(["x"], [context], ["x", "x"], offsets, starts, ends,
+                                  allow_null=True, feature_null_index=[0, 2])
+    assert out == {"x": ""}  # min(20, 10) = 10 > 8
+    with pytest.raises(ValueError, match="1 feature_null_index for 2 features"):
+        postprocess_predictions(["x"], [context], ["x", "x"], offsets, starts, ends,
+                                allow_null=True, feature_null_index=[0])
+
+
+def test_no_answer_round_trip_from_train_labels() -> None:
+    """An unanswerable question and windows without the answer train on CLS; logits peaked on
+    the train labels predict "" for the unanswerable one and the span for the other."""
+    tok = _tokenizer()
+    ids, questions = ["none", "long"], [QUESTION, LONG_QUESTION]
+    contexts = [CONTEXT, LONG_CONTEXT]
+    answers = [{"text": [], "answer_start": []}, _answer(LONG_CONTEXT, "a10 a11")]
+    train = prepare_train_features(tok, questions, contexts, answers, MAX_LENGTH, STRIDE)
+    evals = prepare_eval_features(tok, ids, questions, contexts, MAX_LENGTH, STRIDE)
+    assert train["start_positions"] == [0, 0, 0, 11, 6, 0, 0, 0]  # CLS except windows 1-2
+    start_logits, end_logits = [], []
+    for j, input_ids in enumerate(evals["input_ids"]):
+        s, e = train["start_positions"][j], train["end_positions"][j]
+        starts, ends = _peaked_logits(len(input_ids), s, e)
+        starts[0] += 1.0  # every window gets some no-answer evidence ...
+        ends[0] += 1.0
+        start_logits.append(starts)
+        end_logits.append(ends)
+    out = postprocess_predictions(ids, contexts, evals["example_id"], evals["offset_mapping"],
+                                  start_logits, end_logits, allow_null=True,
+                                  feature_null_index=evals["cls_index"])
+    # ... "long": min null over its windows is 2 (windows 1-2) < span 20 -> the span
+    assert out == {"none": "", "long": "a10 a11"}

@@ -79,6 +79,8 @@ def test_report_tables_and_gains(tmp_path):
     assert f"| cldr_currency | 50.0{MARK} | 50.0{MARK} | 50.0{MARK} | 50.0{MARK} | 50.0{MARK} |" \
         in text
     assert "| cldr_region | +10.0 | +10.0 | +10.0 | +10.0 | +10.0 | +10.0† |" in text
+    # XTREME aggregation: (90 + 40 + 20) / 3 with English, (40 + 20) / 2 without
+    assert "## XTREME aggregation" in text and "| none | 50.0 / 30.0 | 50.0 / 30.0 |" in text
     assert "| cldr_currency | +20.0† | +20.0† | +20.0† | +20.0† | +20.0† | +20.0† |" in text
     sig = json.loads((tmp_path / "reports" / "significance.json").read_text())
     region, currency = sig["cells"]["cldr_region"], sig["cells"]["cldr_currency"]

@@ -7,6 +7,7 @@ English splits may be read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -17,7 +18,7 @@ from typing import Literal
 from datasets import Dataset, load_from_disk
 
 from xstilts.params import TaskSource
-from xstilts.tasks import SCHEMAS, Task, get_task
+from xstilts.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ def load_task_data(task: Task, src: TaskSource, seed: int = 0) -> dict[tuple[str
     if src.source == "embedded":
         data = task.embedded(seed=seed)
     elif src.source == "hub":
+        if src.revision is not None and task.hub is not None:  # params pin the task's hub repo
+            task = dataclasses.replace(task, hub=dataclasses.replace(task.hub,
+                                                                     revision=src.revision))
         data = task.load_hub(task, langs)
     else:
         data = task.load_local(task, Path(src.path), langs)
@@ -55,28 +59,82 @@ def _cap(records: list, limit: int | None, seed: int) -> list:
 def prepare_task(name: str, src: TaskSource, out_dir: Path, seed: int = 0) -> dict:
     """Load task `name`, validate it against its schema, save one Arrow dataset per split.
 
-    Returns the example counts {split: {lang: n}} (also written by the caller as metrics).
+    Every split is checked (non-empty; labels inside the task's label set; the canonical
+    schema) before anything is written, so a bad input leaves `out_dir` as it was.
+    Returns the example counts {split: {lang: n}} (also written by the caller as metrics),
+    for hub sources with `hub: {path, config, revision}` (the pin the task's repo was read at:
+    tasks.<name>.revision, else the registry's; None = unpinned, the latest commit).
     """
     task = get_task(name)
+    if task.extra.get("labels_from_data"):  # re-derived below, never the last run's labels
+        task = dataclasses.replace(task, labels=())
+    where = f"task {name!r} ({src.source}{' ' + src.path if src.path else ''})"
     data = load_task_data(task, src, seed)
-    features = SCHEMAS[task.type]
-    counts: dict[str, dict[str, int]] = {}
+    features = task.schema
+    built: list[tuple[str, str, Dataset]] = []
     for (lang, split), records in sorted(data.items()):
         limit = src.max_train if split == "train" else src.max_eval
-        records = _cap(records, limit, seed)
         if not records:
-            raise ValueError(f"task {name!r}: split {lang}/{split} is empty")
+            raise ValueError(f"{where}: split {lang}/{split} is empty (no examples in its file)")
+        check_records(task, records, f"{where} {lang}/{split}")
+        records = _cap(records, limit, seed)
         try:
             ds = Dataset.from_list(records, features=features)
         except Exception as e:  # noqa: BLE001 - re-raised with the location
-            raise ValueError(f"task {name!r} {lang}/{split}: records do not fit the "
+            raise ValueError(f"{where} {lang}/{split}: records do not fit the "
                              f"{task.type} schema: {e}") from e
+        built.append((lang, split, ds))
+    counts: dict[str, dict[str, int]] = {}
+    for lang, split, ds in built:
         ds.save_to_disk(str(out_dir / lang / split))
         counts.setdefault(split, {})[lang] = len(ds)
         log.info("prepared %s %s/%s: %d examples", name, lang, split, len(ds))
+    derive = task.extra.get("labels_from_data")  # label set read off the data (e.g. ccg)
+    labels = list(derive(data)) if derive else list(task.labels)
     (out_dir / "task.json").write_text(json.dumps(
-        {"name": name, "type": str(task.type), "labels": list(task.labels)}, indent=1))
+        {"name": name, "type": str(task.type), "labels": labels}, indent=1))
+    if src.source == "hub" and task.hub is not None:  # the hub commit the data came from
+        revision = src.revision if src.revision is not None else task.hub.revision
+        return {**counts, "hub": {"path": task.hub.path, "config": task.hub.config,
+                                  "revision": revision}}
     return counts
+
+
+def check_records(task: Task, records: list, where: str) -> None:
+    """Generic checks of canonical records: labels inside the label set (or the choices),
+    QA answers present; the first bad record is named by its index and id."""
+    from xstilts.tasks import TaskType
+
+    def bad(i: int, rec, msg: str) -> ValueError:
+        rid = rec.get("id") if isinstance(rec, dict) else None
+        return ValueError(f"{where}: record {i} (id {rid!r}): {msg}")
+
+    labels = list(task.labels)
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise bad(i, rec, f"expected a record (dict), got {type(rec).__name__}")
+        label = rec.get("label")
+        if task.type in (TaskType.CLASSIFICATION, TaskType.PAIR_CLASSIFICATION):
+            if not isinstance(label, int) or isinstance(label, bool) or \
+                    not 0 <= label < len(labels):
+                raise bad(i, rec, f"label {label!r} is outside the label set "
+                          f"(indices 0..{len(labels) - 1} of {labels})")
+        elif task.type == TaskType.MULTIPLE_CHOICE:
+            n = len(rec.get("choices") or [])
+            if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < n:
+                raise bad(i, rec, f"label {label!r} is not the index of one of its {n} choices")
+        elif task.type == TaskType.TAGGING:
+            tokens, tags = rec.get("tokens") or [], rec.get("tags") or []
+            if len(tokens) != len(tags):
+                raise bad(i, rec, f"{len(tokens)} tokens but {len(tags)} tags")
+            if labels:
+                unknown = sorted({t for t in tags if t not in labels})
+                if unknown:
+                    raise bad(i, rec, f"tags {unknown} are outside the label set {labels}")
+        elif task.type == TaskType.SPAN_QA:
+            answers = rec.get("answers") or {}
+            if not answers.get("text") and not task.extra.get("allow_no_answer"):  # squad2
+                raise bad(i, rec, "no answer")
 
 
 def split_dir(data_root: Path, task: str, lang: str, split: str) -> Path:
@@ -131,6 +189,8 @@ def _row_texts(task: Task, row: dict) -> Iterator[str | tuple[str, str]]:
         yield (row["question"], row["context"])
     elif task.type == TaskType.TAGGING:
         yield from row["tokens"]
+    elif task.type == TaskType.RETRIEVAL and "text" in row:  # mining / ranking schema
+        yield row["text"]
     elif task.type == TaskType.RETRIEVAL:
         yield row["source"]
         yield row["target"]

@@ -11,7 +11,8 @@ QA tasks, `tsv` for the others. Contents, as their `evaluate.py` reads them (and
 * tagging (udpos, panx): one tag per line, a blank line between sentences;
 * QA (xquad, mlqa, tydiqa): a JSON object {question id: answer text};
 * tatoeba: per source sentence, the index of the retrieved English sentence, one per line;
-* bucc2018: `<source id>\t<English id>` per mined pair.
+* bucc2018: `<source id>\t<English id>` per mined pair;
+* lareqa, mewslix (XTREME-R): `test-<lang>.json`, {query id: its top-20 candidate ids}.
 
 `export_cell` writes `submission/<itask>/seed<s>/<task>/test-<lang>.<ext>` from the prediction
 files (`xstilts.predictions`). Tasks outside XTREME (the embedded mini-benchmark, XCOPA) use the
@@ -51,10 +52,12 @@ def format_file(record: dict) -> tuple[str, str]:
             lines.pop()  # ... except the last sentence: blank lines go between sentences
         return f"{name}.tsv", "".join(f"{line}\n" for line in lines)
     if kind == RETRIEVAL and FOLDER.get(task) == "bucc2018":
-        # record ids of BUCC pairs are "<source id>|<English id>" (local release files)
-        rows = [f"{i.split('|')[0]}\t{ids[j].split('|')[-1]}" for i, j in zip(ids, preds,
-                                                                             strict=True)]
+        # ids are the source sentence ids, predictions the English id mined for each ("": none)
+        rows = [f"{i}\t{j}" for i, j in zip(ids, preds, strict=True) if j]
         return f"{name}.tsv", "".join(f"{row}\n" for row in rows)
+    if kind == RETRIEVAL and preds and isinstance(preds[0], list):  # LAReQA, Mewsli-X: top 20
+        return f"{name}.json", json.dumps(dict(zip(ids, preds, strict=True)), ensure_ascii=False,
+                                          indent=2) + "\n"
     if kind == RETRIEVAL:
         return f"{name}.tsv", "".join(f"{int(j)}\n" for j in preds)
     labels = record.get("labels") or []

@@ -44,9 +44,9 @@ def featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_l
         enc = qa.prepare_eval_features(tokenizer, ds["id"], ds["question"], ds["context"],
                                        max_length, doc_stride)
         return [
-            {"input_ids": ids, "example_id": ex, "offset_mapping": off}
-            for ids, ex, off in zip(enc["input_ids"], enc["example_id"], enc["offset_mapping"],
-                                    strict=True)
+            {"input_ids": ids, "example_id": ex, "offset_mapping": off, "cls_index": cls}
+            for ids, ex, off, cls in zip(enc["input_ids"], enc["example_id"],
+                                         enc["offset_mapping"], enc["cls_index"], strict=True)
         ]
     if t == TaskType.TAGGING:
         return _tagging(task, ds, tokenizer, max_length)
@@ -77,14 +77,42 @@ def _multiple_choice(ds: dict, tokenizer, max_length: int) -> list[dict]:
 
 
 def _tagging(task: Task, ds: dict, tokenizer, max_length: int) -> list[dict]:
-    """Label the first sub-word of each word; mask the rest with -100 (as XTREME/jiant)."""
+    """Label the first sub-word of each word; mask the rest with -100 (as XTREME/jiant).
+
+    A sentence longer than ``max_length`` sub-words (with the special tokens) is cut into
+    consecutive chunks of whole words, greedily (a new chunk when the next word's sub-words no
+    longer fit), as XTREME's preprocessing does, so that every word gets a prediction; one row
+    per chunk. Rows record their ``sentence`` (example index), the chunk's ``num_words``, and
+    for each labelled position (``word_starts``) its word in the chunk (``start_words``).
+    """
+    if not task.labels:
+        raise ValueError(f"{task.name}: no label set; a task whose labels come from its data "
+                         "(e.g. ccg) gets them from data/prepared/<task>/task.json, written by "
+                         "its prepare_data stage")
     label_id = {label: i for i, label in enumerate(task.labels)}
-    enc = tokenizer(ds["tokens"], is_split_into_words=True, truncation=True,
-                    max_length=max_length)
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    sentences = ds["tokens"]
+    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    chunks: list[tuple[int, int, int]] = []  # (sentence, first word, end word)
+    for i, tokens in enumerate(sentences):
+        n_sub = [0] * len(tokens)
+        for w in pieces.word_ids(i):
+            if w is not None:
+                n_sub[w] += 1
+        start, used = 0, 0
+        for w, n in enumerate(n_sub):
+            if used + n > budget and w > start:
+                chunks.append((i, start, w))
+                start, used = w, 0
+            used += n
+        chunks.append((i, start, len(tokens)))
+    enc = tokenizer([sentences[i][a:b] for i, a, b in chunks], is_split_into_words=True,
+                    truncation=True, max_length=max_length)
     rows = []
-    for i, tags in enumerate(ds["tags"]):
-        word_ids = enc.word_ids(i)
-        labels, first = [], []
+    for k, (i, a, b) in enumerate(chunks):
+        tags = ds["tags"][i][a:b]
+        word_ids = enc.word_ids(k)
+        labels, first, words = [], [], []
         prev = None
         for pos, w in enumerate(word_ids):
             if w is None or w == prev:
@@ -95,9 +123,10 @@ def _tagging(task: Task, ds: dict, tokenizer, max_length: int) -> list[dict]:
                                      f"is not in the label set {task.labels}")
                 labels.append(label_id[tags[w]])
                 first.append(pos)
+                words.append(w)
             prev = w
-        rows.append({"input_ids": enc["input_ids"][i], "labels": labels, "word_starts": first,
-                     "num_words": len(tags)})
+        rows.append({"input_ids": enc["input_ids"][k], "labels": labels, "word_starts": first,
+                     "start_words": words, "num_words": b - a, "sentence": i})
     return rows
 
 

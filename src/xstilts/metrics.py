@@ -4,16 +4,23 @@
 - Extractive QA (XQuAD, MLQA, TyDiQA-GoldP): :func:`squad_scores` re-implements the official SQuAD
   v1.1 ``evaluate-v1.1.py`` and MLQA ``mlqa_evaluation_v1.py`` definitions; :func:`xtreme_qa_score`
   is XTREME's single QA number, ``(EM + F1) / 2``.
-- Tagging (PAN-X, UD-POS): :func:`tagging_f1`, entity-level F1 from ``seqeval``.
+- SQuAD v2.0: :func:`squad_v2_scores` re-implements the official ``evaluate-v2.0.py`` (an
+  unanswerable question's gold is ``""``; HasAns_/NoAns_ breakdown).
+- Tagging (PAN-X, UD-POS): :func:`tagging_f1`, micro F1 of ``seqeval``'s chunks, exactly as
+  XTREME's ``evaluate.py``/``run_tag.py`` call it (also on raw UPOS tags, see there);
+  :func:`tagging_counts` gives per-sentence counts whose sums reproduce it. CCG supertagging:
+  :func:`token_accuracy`.
 - Retrieval (Tatoeba): :func:`retrieval_accuracy`, top-1 accuracy of cosine nearest neighbours.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import string
 import sys
 import unicodedata
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -29,7 +36,13 @@ __all__ = [
     "qa_f1",
     "retrieval_accuracy",
     "squad_scores",
+    "squad_v2_exact",
+    "squad_v2_f1",
+    "squad_v2_golds",
+    "squad_v2_scores",
+    "tagging_counts",
     "tagging_f1",
+    "token_accuracy",
     "xtreme_qa_score",
 ]
 
@@ -200,6 +213,73 @@ def squad_scores(
     return {"em": 100.0 * em_total / n, "f1": 100.0 * f1_total / n}
 
 
+# --- extractive QA with unanswerable questions: SQuAD v2.0 ---------------------------------
+
+
+def _v2_tokens(text: str) -> list[str]:
+    return normalize_answer(text, "en", "squad").split() if text else []
+
+
+def squad_v2_exact(prediction: str, ground_truth: str) -> float:
+    """``compute_exact`` of evaluate-v2.0.py: 1.0 iff the SQuAD-normalised strings are equal."""
+    pred = normalize_answer(prediction, "en", "squad")
+    return float(pred == normalize_answer(ground_truth, "en", "squad"))
+
+
+def squad_v2_f1(prediction: str, ground_truth: str) -> float:
+    """``compute_f1`` of evaluate-v2.0.py (0-1): if either side has no tokens (a no-answer), 1.0
+    when both have none and 0.0 otherwise; else the bag-of-tokens F1 as in v1.1."""
+    gold, pred = _v2_tokens(ground_truth), _v2_tokens(prediction)
+    if not gold or not pred:
+        return float(gold == pred)
+    num_same = sum((Counter(gold) & Counter(pred)).values())
+    if num_same == 0:
+        return 0.0
+    precision, recall = num_same / len(pred), num_same / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_v2_golds(answers: Sequence[str]) -> list[str]:
+    """The gold strings evaluate-v2.0.py scores against: the answers whose normalised text is
+    non-empty, or ``[""]`` when there is none (an unanswerable question)."""
+    return [a for a in answers if normalize_answer(a, "en", "squad")] or [""]
+
+
+def squad_v2_scores(predictions: dict[str, str],
+                    references: dict[str, list[str]]) -> dict[str, float]:
+    """The official SQuAD v2.0 evaluation (0-100) without a no-answer probability file.
+
+    ``references`` maps every question id to its gold answer texts (``[]`` = unanswerable);
+    each question scores the max over :func:`squad_v2_golds` of :func:`squad_v2_exact` /
+    :func:`squad_v2_f1`, so an unanswerable question scores 1 iff the prediction is empty
+    (normalises to nothing). Returns ``em``, ``f1`` and, for each kind of question present,
+    ``HasAns_em``, ``HasAns_f1``, ``HasAns_total``, ``NoAns_em``, ``NoAns_f1``, ``NoAns_total``
+    (HasAns = the question has gold answers, as ``qid_to_has_ans``). Every reference id needs a
+    prediction: the official script fails on a missing one (a KeyError in its breakdown).
+    """
+    if not references:
+        raise ValueError("references is empty")
+    missing = [qid for qid in references if qid not in predictions]
+    if missing:
+        raise ValueError(f"{len(missing)} question(s) without a prediction, e.g. {missing[:3]}")
+    em: dict[str, float] = {}
+    f1: dict[str, float] = {}
+    for qid, answers in references.items():
+        if isinstance(answers, str):
+            raise TypeError(f"references[{qid!r}] must be a list of answer strings, not a str")
+        golds = squad_v2_golds(answers)
+        em[qid] = max(squad_v2_exact(predictions[qid], g) for g in golds)
+        f1[qid] = max(squad_v2_f1(predictions[qid], g) for g in golds)
+    out = {"em": 100.0 * sum(em.values()) / len(em), "f1": 100.0 * sum(f1.values()) / len(f1)}
+    for prefix, has_ans in (("HasAns", True), ("NoAns", False)):
+        qids = [q for q, answers in references.items() if bool(answers) == has_ans]
+        if qids:
+            out[f"{prefix}_em"] = 100.0 * sum(em[q] for q in qids) / len(qids)
+            out[f"{prefix}_f1"] = 100.0 * sum(f1[q] for q in qids) / len(qids)
+            out[f"{prefix}_total"] = float(len(qids))
+    return out
+
+
 def xtreme_qa_score(em: float, f1: float) -> float:
     """XTREME's single QA number: ``(EM + F1) / 2`` (``avg_metric`` in XTREME's evaluate.py).
 
@@ -212,8 +292,8 @@ def xtreme_qa_score(em: float, f1: float) -> float:
 # --- tagging --------------------------------------------------------------------------------
 
 
-def tagging_f1(references: list[list[str]], predictions: list[list[str]]) -> float:
-    """Entity-level micro F1 (0-100) of BIO tag sequences via ``seqeval`` default mode."""
+def _check_tag_lengths(references: Sequence[Sequence[str]],
+                       predictions: Sequence[Sequence[str]]) -> None:
     if len(references) != len(predictions):
         raise ValueError(
             f"{len(references)} reference sentences but {len(predictions)} predicted sentences"
@@ -223,9 +303,74 @@ def tagging_f1(references: list[list[str]], predictions: list[list[str]]) -> flo
             raise ValueError(
                 f"sentence {i}: {len(ref)} reference tags but {len(pred)} predicted tags"
             )
+
+
+def tagging_f1(references: list[list[str]], predictions: list[list[str]]) -> float:
+    """Micro F1 (0-100) of ``seqeval.metrics.f1_score(references, predictions)``, default mode.
+
+    This is XTREME's tagging metric for PAN-X *and* UD-POS (``evaluate.py`` ``f1`` and
+    ``run_tag.py``, which score the raw label strings; ``install_tools.sh`` installs an
+    unpinned ``seqeval``, default mode). On BIO tags it is entity F1. On raw UPOS tags it is not
+    token accuracy: seqeval (1.x, pinned here) reads a tag's first character as its chunk
+    prefix and the rest as its type (``NOUN`` -> prefix ``N``, type ``OUN``), so runs of equal
+    tags merge into one chunk (``NOUN NOUN`` is one chunk), ``INTJ``/``SCONJ``/``SYM`` act as
+    I-/S- prefixed tags, and all sentences are scored as one sequence joined by ``O``.
+    (seqeval 0.0.x, current at XTREME's release, typed chunks by the whole tag; it can differ
+    on CCONJ/SCONJ and X runs.) seqeval's "not a NE tag" warnings are silenced.
+    """
+    _check_tag_lengths(references, predictions)
     from seqeval.metrics import f1_score  # imported here: it pulls in scikit-learn
 
-    return 100.0 * float(f1_score(references, predictions))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return 100.0 * float(f1_score(references, predictions))
+
+
+def token_accuracy(references: Sequence[Sequence[str]],
+                   predictions: Sequence[Sequence[str]]) -> float:
+    """Per-token accuracy (0-100) over all tokens of all sentences (CCG supertagging)."""
+    _check_tag_lengths(references, predictions)
+    total = sum(len(r) for r in references)
+    if total == 0:
+        raise ValueError("accuracy of an empty set is undefined")
+    correct = sum(int(g == p) for r, q in zip(references, predictions, strict=True)
+                  for g, p in zip(r, q, strict=True))
+    return 100.0 * correct / total
+
+
+def tagging_counts(references: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
+                   metric: str = "f1") -> np.ndarray:
+    """``[n, 3]`` per-sentence (hits, predicted, gold) counts whose column sums reproduce the
+    corpus metric exactly through ``2 * hits / (predicted + gold)``.
+
+    ``metric="f1"``: seqeval's chunks of the whole corpus (sentences joined by ``O``, as
+    :func:`tagging_f1` scores them), each chunk counted in the sentence where it starts (a
+    chunk can run on over a sentence end with raw POS tags); hits = chunks in both.
+    ``metric="acc"``: (correct tokens, tokens, tokens), so the ratio is :func:`token_accuracy`.
+    """
+    _check_tag_lengths(references, predictions)
+    out = np.zeros((len(references), 3), dtype=np.int64)
+    if metric == "acc":
+        for i, (r, q) in enumerate(zip(references, predictions, strict=True)):
+            out[i] = (sum(int(g == p) for g, p in zip(r, q, strict=True)), len(r), len(r))
+        return out
+    if metric != "f1":
+        raise ValueError(f"unknown tagging metric {metric!r} (expected 'f1' or 'acc')")
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    starts = np.cumsum([0] + [len(r) + 1 for r in references]).tolist()[:-1]
+
+    def chunks(sentences: Sequence[Sequence[str]]) -> set[tuple[str, int, int]]:
+        flat = [t for s in sentences for t in [*s, "O"]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return set(get_entities(flat))
+
+    gold, pred = chunks(references), chunks(predictions)
+    for col, ents in ((0, gold & pred), (1, pred), (2, gold)):
+        for _, begin, _ in ents:
+            out[bisect.bisect_right(starts, begin) - 1, col] += 1
+    return out
 
 
 # --- retrieval ------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ class RuntimeParams(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bf16: bool = True  # bf16 autocast where the device supports it (fp32 otherwise)
     threads: int | None = Field(default=None, ge=1)  # torch threads; None = all cores
+    # full training state (model, optimiser, scheduler, RNG, data position) every N optimiser
+    # steps, so a killed stage resumes where it stopped; None = never (no resume)
+    checkpoint_every: int | None = Field(default=200, ge=1)
+    resume_dir: str = ".xstilts/resume"  # outside every DVC out (DVC deletes outs before a run)
 
 
 class ModelParams(Strict):
@@ -52,11 +56,15 @@ class TaskSource(Strict):
     languages: list[str] | None = None  # subset of the task's languages; None = all
     max_train: int | None = Field(default=None, ge=1)
     max_eval: int | None = Field(default=None, ge=1)  # cap for dev/test splits
+    # hub commit (sha, tag or branch) of the task's own hub repo; None = the registry's pin
+    revision: str | None = None
 
     @model_validator(mode="after")
     def _path_for_local(self) -> TaskSource:
         if self.source == "local" and not self.path:
             raise ValueError("source 'local' needs 'path' (the folder of the release files)")
+        if self.revision is not None and self.source != "hub":
+            raise ValueError("'revision' pins a hub dataset: it needs source 'hub'")
         return self
 
 
@@ -87,11 +95,30 @@ class TrainHParams(Strict):
         return self.doc_stride if self.doc_stride is not None else self.max_length // 3
 
 
+class MixtureParams(Strict):
+    """A multi-task intermediate "task": registered tasks trained together on one encoder.
+
+    Each batch comes from one member; per epoch a member gets ceil(min(n, cap) / batch_size)
+    batches (n: its training rows), so its probability is proportional to min(n, cap).
+    """
+
+    tasks: list[str] = Field(min_length=2)
+    shared_head: bool = False  # one head for all members (same task type and label set)
+    cap: Annotated[int, Field(ge=1)] | None = None  # examples of a member per mixture epoch
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MixtureParams:
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError("tasks: repeated task")
+        return self
+
+
 class IntermediateParams(Strict):
-    """Intermediate phase: tasks (with the `none` baseline) and per-task hyperparameters."""
+    """Intermediate phase: tasks (with the `none` baseline and mixtures) and their hparams."""
 
     tasks: list[str] = Field(min_length=1)
     hparams: dict[str, TrainHParams | None] = Field(default_factory=dict)
+    mixtures: dict[str, MixtureParams] = Field(default_factory=dict)  # multi-task "tasks"
 
 
 class TargetParams(Strict):
@@ -233,8 +260,84 @@ class TuneParams(Strict):
         return self
 
 
+STUDIES = ("complexity", "typology", "volume")  # analyses of xstilts.studies (issue 5)
+URIEL_FEATURE_SETS = ("syntax_knn", "phonology_knn", "inventory_knn", "fam", "geo")
+
+
+class StudyStats(Strict):
+    """Percentile bootstrap over points for the studies' correlations and slopes."""
+
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=1_000_000)] = 2000
+    bootstrap_seed: Annotated[int, Field(ge=0)] = 0
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05  # 100 (1 - alpha) % intervals
+
+
+class ComplexityStudy(Strict):
+    """Study 4: complexity of each intermediate task against the transfer gap and the gain."""
+
+    length_unit: Literal["tokens", "words"] = "tokens"  # tokens of models/base, or whitespace
+
+
+class TypologyStudy(Strict):
+    """Study 5: URIEL distances (lang2vec), distance-weighted task selection, gain ~ distance."""
+
+    feature_sets: list[Literal["syntax_knn", "phonology_knn", "inventory_knn", "fam", "geo"]] = \
+        Field(default_factory=lambda: list(URIEL_FEATURE_SETS), min_length=1)
+    distance: Literal["cosine", "angular"] = "cosine"
+    low_resource: list[str] = Field(default_factory=lambda: ["sw"])  # ISO 639-1
+    most_distant: Annotated[int, Field(ge=0)] = 2  # + this many languages farthest from English
+    bandwidth: Annotated[float, Field(gt=0)] | None = None  # kernel exp(-d/b); None = median d
+    iso639_3: dict[str, str] = Field(default_factory=dict)  # overrides of the 639-1 -> 639-3 map
+
+
+class VolumeStudy(Strict):
+    """Study 1: intermediate training on nested fractions of the English train split."""
+
+    itasks: list[str] = Field(default_factory=list)  # [] = no volume stages
+    fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    targets: list[str] = Field(default_factory=list)  # subset of target.tasks
+    subset_seed: Annotated[int, Field(ge=0)] = 0  # one permutation per task: nested subsets
+    include_baseline: bool = True  # the `none` cells of the main grid as the size-0 point
+
+    @model_validator(mode="after")
+    def _distinct(self) -> VolumeStudy:
+        for name in ("itasks", "fractions", "targets"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}: repeated value")
+        return self
+
+
+class StudiesParams(Strict):
+    """The research studies: `run` lists the switched-on ones (each adds stage study@<name>)."""
+
+    run: list[str] = Field(default_factory=list)
+    stats: StudyStats = StudyStats()
+    complexity: ComplexityStudy = ComplexityStudy()
+    typology: TypologyStudy = TypologyStudy()
+    volume: VolumeStudy = VolumeStudy()
+
+    @model_validator(mode="after")
+    def _known(self) -> StudiesParams:
+        unknown = [s for s in self.run if s not in STUDIES]
+        if unknown:
+            raise ValueError(f"run: unknown study {unknown}; choose from {list(STUDIES)}")
+        if len(set(self.run)) != len(self.run):
+            raise ValueError("run: repeated study")
+        on = "volume" in self.run
+        if on and not (self.volume.itasks and self.volume.targets and self.volume.fractions):
+            raise ValueError("volume is in run: give volume.itasks, volume.targets and "
+                             "volume.fractions (non-empty)")
+        if not on and self.volume.itasks:
+            raise ValueError("volume.itasks must be [] when volume is not in run (its training "
+                             "stages iterate over volume.itasks and would run for nothing)")
+        return self
+
+
 class Params(Strict):
-    seeds: list[int] = Field(default=[0], min_length=1)
+    # strict: a YAML `true` is not seed 1; seeds seed numpy/torch, which refuse negatives
+    seeds: list[Annotated[int, Field(ge=0, strict=True)]] = Field(default=[0], min_length=1)
     tracking: TrackingParams = TrackingParams()
     runtime: RuntimeParams = RuntimeParams()
     model: ModelParams = ModelParams()
@@ -244,6 +347,22 @@ class Params(Strict):
     evaluate: EvaluateParams = EvaluateParams()
     report: ReportParams = ReportParams()
     tune: TuneParams = TuneParams()
+    studies: StudiesParams = StudiesParams()
+
+    @model_validator(mode="after")
+    def _studies_grid(self) -> Params:
+        v = self.studies.volume
+        mixtures = getattr(self.intermediate, "mixtures", None) or {}
+        problems = [f"studies.volume.itasks: {t!r} is not a trained task of intermediate.tasks"
+                    for t in v.itasks if t == BASELINE or t not in self.intermediate.tasks]
+        problems += [f"studies.volume.itasks: {t!r} is a mixture (subsets of one task only)"
+                     for t in v.itasks if t in mixtures]
+        if v.itasks:  # the targets matter only when the volume study runs
+            problems += [f"studies.volume.targets: {t!r} is not in target.tasks"
+                         for t in v.targets if t not in self.target.tasks]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:
@@ -273,6 +392,10 @@ class Params(Strict):
         def check_trained(section: str, names: list[str], hparams: dict) -> None:
             for name in names:
                 if name == BASELINE and section == "intermediate":
+                    continue
+                if section == "intermediate" and name in self.intermediate.mixtures:
+                    if hparams.get(name) is None:  # members are checked by _mixtures
+                        problems.append(f"{section}.hparams.{name}: missing hyperparameters")
                     continue
                 where = f"{section}.tasks: {name!r}"
                 if name not in self.tasks:
@@ -311,9 +434,48 @@ class Params(Strict):
                                 "`tasks:`")
             elif name in REGISTRY and REGISTRY[name].type != TaskType.RETRIEVAL:
                 problems.append(f"evaluate.retrieval_tasks: {name!r} is not a retrieval task")
+        problems += self._mixture_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _mixture_problems(self) -> list[str]:
+        """What is wrong with `intermediate.mixtures` (checked with the other cross-field rules)."""
+        from xstilts.tasks import REGISTRY, TaskType
+
+        problems: list[str] = []
+        mixtures = self.intermediate.mixtures
+        for name, mix in mixtures.items():
+            where = f"intermediate.mixtures.{name}"
+            if name == BASELINE or name in REGISTRY or name in self.tasks:
+                problems.append(f"{where}: the name {name!r} is a task's name; name the mixture "
+                                "differently")
+            known = []
+            for member in mix.tasks:
+                what = f"{where}.tasks: {member!r}"
+                task = REGISTRY.get(member)
+                if member in mixtures and member not in REGISTRY:
+                    problems.append(f"{what} is a mixture; list its tasks instead (no nesting)")
+                elif member not in self.tasks:
+                    problems.append(f"{what} is not declared under `tasks:`")
+                elif task is None:
+                    continue  # reported as an unknown task
+                elif task.type == TaskType.RETRIEVAL:
+                    problems.append(f"{what} is a retrieval task: it cannot be trained")
+                elif not (task.has_split("en", "train") and task.has_split("en", "dev")):
+                    problems.append(f"{what} has no English train and dev split")
+                else:
+                    known.append(task)
+            heads = {(str(t.type), t.labels) for t in known}
+            if mix.shared_head and len(heads) > 1:
+                kinds = ", ".join(f"{t.name}: {t.type} {list(t.labels)}" for t in known)
+                problems.append(f"{where}.shared_head: one head needs one task type and label "
+                                f"set; the members differ ({kinds})")
+        return problems
+
+    def mixture(self, itask: str) -> MixtureParams | None:
+        """The mixture definition of intermediate task `itask` (None for a single task)."""
+        return self.intermediate.mixtures.get(itask)
 
     def intermediate_hparams(self, task: str) -> TrainHParams:
         hp = self.intermediate.hparams.get(task)
@@ -380,15 +542,57 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return []
 
 
+def _located_problems(path: Path, text: str, msg: str) -> list[str]:
+    """`a.b: reason; c.d: reason` -> one `path:line: a.b: reason` per problem (best effort)."""
+    import re
+
+    out: list[str] = []
+    for piece in msg.split("; "):
+        m = re.match(r"([\w-]+(?:\.[\w-]+)*)[:\s]", piece)
+        if m and "." not in m.group(1) and m.group(1) not in Params.model_fields:
+            m = None  # a one-word key only if top-level (`seeds: ...`), not `known: [...]`
+        line = _line_of(path, text, tuple(m.group(1).split("."))) if m else None
+        if m is None and out:  # the rest of the previous problem (`...; known: [...]`)
+            out[-1] += "; " + piece
+        else:
+            out.append(f"{path}:{line}: {piece}" if line else f"{path}: {piece}")
+    return out
+
+
+def _duplicate_keys(path: Path, node, prefix: str = "") -> list[str]:
+    """`path:line: key: duplicate key` for every key repeated in one YAML mapping."""
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for k, v in node.value:
+            key, line = f"{prefix}{k.value}", k.start_mark.line + 1
+            if k.value in first:
+                out.append(f"{path}:{line}: {key}: duplicate key (first at line {first[k.value]})")
+            first.setdefault(k.value, line)
+            out += _duplicate_keys(path, v, key + ".")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out += _duplicate_keys(path, v, f"{prefix}{i}.")
+    return out
+
+
 def parse_params(text: str, path: Path | str = "params.yaml") -> Params:
     """Validate YAML text as Params; raise ParamsError naming file, line and key."""
     path = Path(path)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None:  # path:line: what, at which column
+            raise ParamsError(f"{path}:{mark.line + 1}: not valid YAML: {e.problem} (column "
+                              f"{mark.column + 1}{'; ' + e.context if e.context else ''})"
+                              ) from None
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of parameter groups at the top level")
+    duplicates = _duplicate_keys(path, yaml.compose(text))
+    if duplicates:  # YAML keeps the last silently; DVC and this file's readers would disagree
+        raise ParamsError("invalid parameters:\n  " + "\n  ".join(duplicates))
     try:
         return Params.model_validate(raw)
     except ValidationError as e:
@@ -405,6 +609,9 @@ def parse_params(text: str, path: Path | str = "params.yaml") -> Params:
                 msg = f"unknown key; allowed: {', '.join(_allowed_keys(loc))}"
             elif "input" in err and not isinstance(err["input"], dict | list):
                 msg = f"{msg} (got {err['input']!r})"
+            if not loc and err["type"] == "value_error":  # cross-field checks: line per key
+                lines += _located_problems(path, text, msg.removeprefix("Value error, "))
+                continue
             lines.append(f"{where}: {dotted}: {msg}")
         raise ParamsError("invalid parameters:\n  " + "\n  ".join(lines)) from None
 

@@ -16,18 +16,33 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.data import iter_texts, load_split
-from xstilts.evaluation import predict_retrieval, predict_split
-from xstilts.modeling import TaskModel, load_encoder, load_task_model, save_encoder
-from xstilts.params import BASELINE, Params
+from xstilts.evaluation import (
+    embed_pool,
+    predict_mining,
+    predict_ranking,
+    predict_retrieval,
+    predict_split,
+)
+from xstilts.modeling import (
+    MultiTaskModel,
+    TaskModel,
+    load_encoder,
+    load_task_model,
+    save_encoder,
+)
+from xstilts.params import BASELINE, MixtureParams, Params, TrainHParams
 from xstilts.predictions import prediction_dir, write_predictions
+from xstilts.resume import Checkpointer, config_key, hash_tree
 from xstilts.tasks import get_task
+from xstilts.tasks.core import CANDIDATES_SPLIT
 from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id
-from xstilts.train import set_seed, setup_runtime, train_task
+from xstilts.train import set_seed, setup_runtime, train_mixture, train_task
 
 log = logging.getLogger(__name__)
 
 DATA = Path("data/prepared")
 BASE = Path("models/base")
+RETRIEVAL_MAX_LENGTH = 128  # tokens per sentence / query / candidate in the retrieve stage
 
 
 def intermediate_dir(itask: str, seed: int) -> Path:
@@ -86,7 +101,7 @@ def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> d
 
 def run_intermediate(p: Params, itask: str, seed: int) -> dict:
     """Train the intermediate task on English (or copy the base model for the baseline)."""
-    out = fresh_dir(intermediate_dir(itask, seed))
+    out = intermediate_dir(itask, seed)  # emptied once the input checkpoint has loaded
     tracker = Tracker(p.tracking)
     run = tracker.start(f"{itask} seed{seed}", {"itask": itask, "seed": str(seed),
                                                  "phase": "intermediate",
@@ -94,24 +109,28 @@ def run_intermediate(p: Params, itask: str, seed: int) -> dict:
     tracker.log_params(run, {"model": p.model.model_dump(), "seed": seed, "itask": itask})
     if itask == BASELINE:
         encoder, tokenizer = load_encoder(BASE, p.model.trust_remote_code)
-        save_encoder(encoder, tokenizer, out)
+        save_encoder(encoder, tokenizer, fresh_dir(out))
         result = {"itask": itask, "seed": seed, "trained": False}
         _write_json(dev_file("intermediate", itask, seed), result)
     else:
         hp = p.intermediate_hparams(itask)
-        tracker.log_params(run, {"hparams": hp.model_dump()})
-        result = _train_phase(p, get_task(itask), BASE, out, hp, seed, tracker, run,
-                              f"intermediate {itask}")
+        mixture = p.mixture(itask)
+        tracker.log_params(run, {"hparams": hp.model_dump(),
+                                 **({"mixture": mixture.model_dump()} if mixture else {})})
+        result = _train_phase(p, itask, BASE, out, hp, seed, tracker, run,
+                              f"intermediate {itask}", f"intermediate/{itask}/seed{seed}",
+                              mixture)
         _write_json(dev_file("intermediate", itask, seed), _summary(result))
     write_run_id(out, run, tracker.uri)
     tracker.finish(run)
+    _clear_resume(p, f"intermediate/{itask}/seed{seed}")  # the stage is complete
     return result
 
 
 def run_target(p: Params, itask: str, target: str, seed: int) -> dict:
     """Fine-tune the intermediate encoder with a fresh head on the English target task."""
     src = intermediate_dir(itask, seed)
-    out = fresh_dir(target_dir(itask, target, seed))
+    out = target_dir(itask, target, seed)  # emptied once the input checkpoint has loaded
     tracker = Tracker(p.tracking)
     parent = read_run_id(src)
     if not tracker.exists(parent):
@@ -123,39 +142,97 @@ def run_target(p: Params, itask: str, target: str, seed: int) -> dict:
     hp = p.target.hparams[target]
     tracker.log_params(run, {"hparams": hp.model_dump(), "seed": seed, "itask": itask,
                              "target": target})
-    result = _train_phase(p, get_task(target), src, out, hp, seed, tracker, run,
-                          f"target {itask}->{target}")
+    cell = f"target/{itask}/{target}/seed{seed}"
+    result = _train_phase(p, target, src, out, hp, seed, tracker, run,
+                          f"target {itask}->{target}", cell)
     _write_json(dev_file("target", f"{itask}/{target}", seed), _summary(result))
     write_run_id(out, run, tracker.uri)
     tracker.finish(run)
+    _clear_resume(p, cell)  # the stage is complete
     return result
 
 
-def _train_phase(p: Params, task, init: Path, out: Path, hp, seed: int, tracker: Tracker,
-                 run: str, desc: str) -> dict:
+def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, seed: int,
+                 tracker: Tracker, run: str, desc: str, cell: str,
+                 mixture: MixtureParams | None = None) -> dict:
+    """Train task (or mixture) `name` from the encoder in `init`; save the best dev state."""
     device, bf16 = setup_runtime(p.runtime)
     encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
-    set_seed(seed)  # the fresh head's initialisation depends on the seed only
-    model = TaskModel(encoder, task, p.model.pooling, hp.dropout)
-    train_ds = load_split(DATA, task.name, "en", "train", "train")
-    dev_ds = load_split(DATA, task.name, "en", "dev", "select")
+    fresh_dir(out)  # only now: a bad input checkpoint leaves the previous outputs intact
+    members = [get_task(t) for t in mixture.tasks] if mixture else [get_task(name)]
+    set_seed(seed)  # the fresh heads' initialisation depends on the seed only
+    if mixture:
+        model = MultiTaskModel(encoder, name, members, p.model.pooling, hp.dropout,
+                               mixture.shared_head)
+    else:
+        model = TaskModel(encoder, members[0], p.model.pooling, hp.dropout)
+    data = {t.name: (load_split(DATA, t.name, "en", "train", "train"),
+                     load_split(DATA, t.name, "en", "dev", "select")) for t in members}
+    checkpoint = _checkpointer(p, cell, init, hp, seed, name, mixture, bf16, device.type)
     t0 = time.time()
 
     def on_eval(point: dict) -> None:
         tracker.log_metrics(run, {f"dev/{k}": v for k, v in point.items() if k != "step"},
                             step=point["step"])
 
-    res = train_task(model, tokenizer, train_ds, dev_ds, hp, seed, device, bf16,
-                     p.evaluate.batch_size, on_eval, desc)
+    if mixture:
+        res = train_mixture(model, tokenizer, data, hp, seed, device, bf16, mixture.cap,
+                            p.evaluate.batch_size, on_eval, desc, checkpoint)
+    else:
+        res = train_task(model, tokenizer, *data[name], hp, seed, device, bf16,
+                         p.evaluate.batch_size, on_eval, desc, checkpoint=checkpoint)
     seconds = time.time() - t0
     model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step})
-    result = {"task": task.name, "seed": seed, "best_dev": res.best_score,
+    n_train = {t: len(d[0]) for t, d in data.items()}
+    result = {"task": name, "seed": seed, "best_dev": res.best_score,
               "best_step": res.best_step, "steps": res.steps, "train_seconds": round(seconds, 1),
-              "train_examples": len(train_ds), "history": res.history}
+              "train_examples": n_train[name] if not mixture else sum(n_train.values()),
+              "history": res.history}
+    metric = members[0].metric
+    if mixture:  # selection metric: the mean of the members' main dev metrics
+        metric = "avg"
+        best = next((h for h in res.history if h["step"] == res.best_step), {})
+        result |= {"metric": "avg", "mixture": mixture.model_dump(),
+                   "train_examples_per_task": n_train,
+                   "best_dev_per_task": {t.name: best.get(f"{t.name}/{t.metric}")
+                                         for t in members}}
+    if getattr(res, "resumed_from", None) is not None:
+        result["resumed_from_step"] = res.resumed_from
     (out / "train.json").write_text(json.dumps(result, indent=1))
-    tracker.log_metrics(run, {f"best_dev/{task.metric}": res.best_score,
-                              "train_seconds": seconds})
+    tracker.log_metrics(run, {f"best_dev/{metric}": res.best_score, "train_seconds": seconds})
     return result
+
+
+def _checkpointer(p: Params, cell: str, init: Path, hp: TrainHParams, seed: int, name: str,
+                  mixture: MixtureParams | None, bf16: bool, device: str) -> Checkpointer | None:
+    """Where this cell's resumable state lives, keyed by everything its result depends on."""
+    every = p.runtime.checkpoint_every
+    if every is None:
+        return None
+    members = mixture.tasks if mixture else [name]
+    enc_dir = init / "encoder" if (init / "encoder").is_dir() else init
+    config = {"cell": cell, "hparams": hp.model_dump(), "seed": seed,
+              "mixture": mixture.model_dump() if mixture else None,
+              "pooling": p.model.pooling, "bf16": bf16, "device": device,
+              "init": hash_tree([enc_dir]),
+              "data": {t: hash_tree([DATA / t / "en" / s for s in ("train", "dev")],
+                                    (".arrow", "dataset_info.json")) for t in members}}
+    return Checkpointer(Path(p.runtime.resume_dir) / cell, config_key(config), every)
+
+
+def _clear_resume(p: Params, cell: str) -> None:
+    """Delete the resumable state of a finished cell (and folders left empty by it)."""
+    if p.runtime.checkpoint_every is None:
+        return
+    root = Path(p.runtime.resume_dir)
+    path = root / cell
+    shutil.rmtree(path, ignore_errors=True)
+    while path != root and path.parent != path:
+        path = path.parent
+        try:
+            path.rmdir()  # only if empty
+        except OSError:
+            break
 
 
 def _summary(result: dict) -> dict:
@@ -190,13 +267,26 @@ def run_retrieval(p: Params, itask: str, target: str, seed: int) -> dict:
     encoder, tokenizer = load_encoder(ckpt, p.model.trust_remote_code)
     encoder.to(device)
     r = p.evaluate.retrieval
+    args = (r.pooling, r.layer, p.evaluate.batch_size, RETRIEVAL_MAX_LENGTH, device, bf16)
+    kind = task.retrieval_kind  # pairs: top-1 accuracy; mining: BUCC F1; ranking: mAP@20
+    pool = None
+    if kind == "ranking":  # one shared candidate pool, embedded once
+        cands = load_split(DATA, target, "en", CANDIDATES_SPLIT, "evaluate")
+        pool = embed_pool(encoder, tokenizer, cands, *args,
+                          desc=f"retrieval {itask}->{target} candidates")
     scores = {}
     out = fresh_dir(prediction_dir(itask, target, seed))
     for lang in _eval_langs(p, task):
         ds = load_split(DATA, target, lang, "test", "evaluate")
-        scores[lang], detail = predict_retrieval(encoder, tokenizer, ds, r.pooling, r.layer,
-                                                 p.evaluate.batch_size, 128, device, bf16,
-                                                 f"retrieval {itask}->{target} {lang}")
+        desc = f"retrieval {itask}->{target} {lang}"
+        if kind == "mining":  # threshold chosen on the language's dev (BUCC sample) split
+            dev = load_split(DATA, target, lang, "dev", "evaluate")
+            scores[lang], detail = predict_mining(encoder, tokenizer, dev, ds, *args, desc=desc)
+        elif kind == "ranking":
+            scores[lang], detail = predict_ranking(encoder, tokenizer, ds, *pool, *args,
+                                                   desc=desc)
+        else:
+            scores[lang], detail = predict_retrieval(encoder, tokenizer, ds, *args, desc)
         write_predictions(out / f"{lang}.json", _record(task, itask, seed, lang, detail))
         log.info("retrieval %s->%s seed%d %s: %s", itask, target, seed, lang, scores[lang])
     parent = read_run_id(ckpt)

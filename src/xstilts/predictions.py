@@ -11,9 +11,12 @@ One JSON file per cell, seed and language: ``predictions/<itask>/<target>/seed<s
 ``per_example`` by task type: (pair) classification, multiple choice, retrieval: ``acc``
 (0/1); span QA: ``em`` (0/1) and ``f1`` (0-1, max over gold answers, as the official scripts);
 tagging: ``tp``, ``n_pred``, ``n_gold`` entity counts per sentence (corpus F1 of any resample is
-recomputed from their sums; see :mod:`xstilts.stats`). ``predictions``: the label index
+recomputed from their sums; see :mod:`xstilts.stats`); BUCC mining: ``tp``, ``n_pred``,
+``n_gold`` pair counts per source sentence (corpus F1 likewise); LAReQA / Mewsli-X:
+``map_at_20`` (AP@20 in [0, 1]). ``predictions``: the label index
 (classification, multiple choice), the answer string (QA), the tag list (tagging), or the
-index of the retrieved English sentence in the test split (retrieval).
+index of the retrieved English sentence in the test split (retrieval), the English id mined
+for each source sentence ("" if none; BUCC), or the top-20 candidate ids (LAReQA, Mewsli-X).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from xstilts import stats
 
 PRED_ROOT = Path("predictions")
-PER_EXAMPLE_KEYS = {"acc", "em", "f1", "tp", "n_pred", "n_gold"}
+PER_EXAMPLE_KEYS = {"acc", "em", "f1", "tp", "n_pred", "n_gold", "map_at_20"}
 
 
 def prediction_dir(itask: str, target: str, seed: int, root: Path = PRED_ROOT) -> Path:
@@ -64,7 +67,7 @@ def read_predictions(path: Path) -> dict:
 def example_stats(record: dict, metric: str) -> tuple[np.ndarray, str]:
     """Per-example statistics ``[n, c]`` of `metric` and their kind (stats.MEAN / stats.F1)."""
     per = record["per_example"]
-    if record["type"] == "tagging":
+    if record["type"] == "tagging" or {"tp", "n_pred", "n_gold"} <= per.keys():  # + BUCC F1
         cols = [per[k] for k in ("tp", "n_pred", "n_gold")]
         return np.asarray(cols, dtype=np.float64).T.reshape(-1, 3), stats.F1
     if metric not in per:

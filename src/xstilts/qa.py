@@ -2,8 +2,12 @@
 
 Module-level equivalents of the closures in transformers' ``examples/pytorch/question-answering``
 (``run_qa.py`` ``prepare_train_features`` / ``prepare_validation_features`` and ``utils_qa.py``
-``postprocess_qa_predictions`` without SQuAD v2 null answers). A fast tokenizer is required for
-offset mappings and overflow-to-example maps.
+``postprocess_qa_predictions``, with its ``version_2_with_negative`` null answers as an option
+for tasks that allow no answer, e.g. SQuAD v2.0). A fast tokenizer is required for offset
+mappings and overflow-to-example maps.
+
+No-answer training needs nothing special: an example without answer, and every window that does
+not contain the whole answer, is labelled with the CLS index (as in ``run_qa.py``).
 
 A long context yields several *features* (windows of at most ``max_length`` tokens, consecutive
 windows sharing ``doc_stride`` context tokens); each feature records the example it came from.
@@ -81,6 +85,15 @@ def _first_answer(answer: Mapping[str, Any]) -> tuple[int, str] | None:
     return int(starts[0]), texts[0]
 
 
+def _cls_index(tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[int]) -> int:
+    """Position of the CLS token (else BOS, else 0): the no-answer position of a feature."""
+    if tokenizer.cls_token_id is not None and tokenizer.cls_token_id in input_ids:
+        return list(input_ids).index(tokenizer.cls_token_id)
+    if tokenizer.bos_token_id is not None and tokenizer.bos_token_id in input_ids:
+        return list(input_ids).index(tokenizer.bos_token_id)
+    return 0
+
+
 def prepare_train_features(
     tokenizer: PreTrainedTokenizerBase,
     questions: list[str],
@@ -108,13 +121,7 @@ def prepare_train_features(
     features["end_positions"] = []
 
     for i, offsets in enumerate(encoding["offset_mapping"]):
-        input_ids = encoding["input_ids"][i]
-        if tokenizer.cls_token_id is not None and tokenizer.cls_token_id in input_ids:
-            cls_index = input_ids.index(tokenizer.cls_token_id)
-        elif tokenizer.bos_token_id is not None and tokenizer.bos_token_id in input_ids:
-            cls_index = input_ids.index(tokenizer.bos_token_id)
-        else:
-            cls_index = 0
+        cls_index = _cls_index(tokenizer, encoding["input_ids"][i])
 
         answer = _first_answer(answers[encoding["overflow_to_sample_mapping"][i]])
         if answer is None:
@@ -160,16 +167,19 @@ def prepare_eval_features(
     max_length: int,
     doc_stride: int,
 ) -> dict[str, list]:
-    """Evaluation features: model inputs plus ``example_id`` and context-only ``offset_mapping``.
+    """Evaluation features: model inputs plus ``example_id``, context-only ``offset_mapping``
+    and ``cls_index``.
 
     ``example_id[j]`` is the id of the example feature j was cut from; ``offset_mapping[j][k]``
     is the (start, end) character span of token k in that example's context, or None when token
-    k is not a context token (question, special or padding token).
+    k is not a context token (question, special or padding token); ``cls_index[j]`` is the
+    position whose start+end logits are feature j's no-answer score.
     """
     if len(ids) != len(questions):
         raise ValueError(f"{len(ids)} ids but {len(questions)} questions")
     if not questions:
-        return {k: [] for k in ("input_ids", "attention_mask", "example_id", "offset_mapping")}
+        return {k: [] for k in ("input_ids", "attention_mask", "example_id", "offset_mapping",
+                                "cls_index")}
     encoding, context_id = _tokenize(tokenizer, questions, contexts, max_length, doc_stride)
     features: dict[str, list] = {k: list(encoding[k]) for k in _INPUT_KEYS if k in encoding}
     features["example_id"] = [ids[s] for s in encoding["overflow_to_sample_mapping"]]
@@ -180,6 +190,7 @@ def prepare_eval_features(
         ]
         for i, offsets in enumerate(encoding["offset_mapping"])
     ]
+    features["cls_index"] = [_cls_index(tokenizer, ids) for ids in encoding["input_ids"]]
     return features
 
 
@@ -192,6 +203,10 @@ def postprocess_predictions(
     end_logits: np.ndarray | Sequence[np.ndarray],
     n_best_size: int = 20,
     max_answer_length: int = 30,
+    *,
+    allow_null: bool = False,
+    feature_null_index: Sequence[int] | None = None,
+    null_score_diff_threshold: float = 0.0,
 ) -> dict[str, str]:
     """Turn per-token start/end logits into one answer string per example.
 
@@ -208,6 +223,11 @@ def postprocess_predictions(
             positions past a feature's offsets are ignored.
         n_best_size: number of top start and of top end positions tried per feature.
         max_answer_length: longest answer allowed, in tokens.
+        allow_null: consider the no-answer prediction ``""`` (SQuAD v2.0; off for v1.1-style
+            tasks, whose behaviour is then unchanged).
+        feature_null_index: per feature, the position of its no-answer score (``cls_index``
+            from :func:`prepare_eval_features`); default 0 (CLS first, as ``utils_qa.py``).
+        null_score_diff_threshold: predict ``""`` when null score - best span score exceeds it.
 
     Returns:
         ``{example_id: answer_text}``.
@@ -219,7 +239,12 @@ def postprocess_predictions(
     across all the example's features wins (earlier features and higher-ranked starts win ties)
     and its text is ``context[offsets[start][0]:offsets[end][1]]``. An example with no valid
     candidate (or no feature) gets ``""``; ``utils_qa.py`` returns the string ``"empty"`` there.
-    No null answer is considered (SQuAD v1.1 / XQuAD / MLQA setting).
+    Without ``allow_null`` no null answer is considered (SQuAD v1.1 / XQuAD / MLQA setting).
+    With it (``utils_qa.py`` with ``version_2_with_negative``): the example's null score is the
+    *minimum* over its features of ``start_logit[cls] + end_logit[cls]``; candidates with empty
+    text are skipped; the prediction is ``""`` when ``null_score - best_span_score >
+    null_score_diff_threshold`` (default 0: the null score must strictly beat the best span) or
+    when there is no candidate span.
     """
     n_features = len(feature_example_ids)
     if not (len(feature_offsets) == len(start_logits) == len(end_logits) == n_features):
@@ -232,6 +257,8 @@ def postprocess_predictions(
         raise ValueError(f"{len(example_ids)} example_ids but {len(contexts)} contexts")
     if len(set(example_ids)) != len(example_ids):
         raise ValueError("example_ids contains duplicates")
+    if feature_null_index is not None and len(feature_null_index) != n_features:
+        raise ValueError(f"{len(feature_null_index)} feature_null_index for {n_features} features")
     known = set(example_ids)
     features_per_example: dict[str, list[int]] = defaultdict(list)
     for j, ex_id in enumerate(feature_example_ids):
@@ -243,10 +270,14 @@ def postprocess_predictions(
     for ex_id, context in zip(example_ids, contexts, strict=True):
         best_score = -np.inf
         best_span: tuple[int, int] | None = None
+        null_score = np.inf
         for j in features_per_example[ex_id]:
             offsets = feature_offsets[j]
             starts = np.asarray(start_logits[j], dtype=np.float64).reshape(-1)
             ends = np.asarray(end_logits[j], dtype=np.float64).reshape(-1)
+            if allow_null:
+                k = 0 if feature_null_index is None else int(feature_null_index[j])
+                null_score = min(null_score, starts[k] + ends[k])
             # Top-n indices, best first; a stable sort makes ties go to the lower index.
             top_starts = np.argsort(-starts, kind="stable")[:n_best_size].tolist()
             top_ends = np.argsort(-ends, kind="stable")[:n_best_size].tolist()
@@ -258,9 +289,16 @@ def postprocess_predictions(
                         continue
                     if e < s or e - s + 1 > max_answer_length:
                         continue
+                    if allow_null and offsets[s][0] >= offsets[e][1]:
+                        continue  # empty text: utils_qa.py skips it as a non-null answer
                     score = starts[s] + ends[e]
                     if score > best_score:
                         best_score = score
                         best_span = (int(offsets[s][0]), int(offsets[e][1]))
-        predictions[ex_id] = "" if best_span is None else context[best_span[0] : best_span[1]]
+        if best_span is None or (
+            allow_null and null_score - best_score > null_score_diff_threshold
+        ):
+            predictions[ex_id] = ""
+        else:
+            predictions[ex_id] = context[best_span[0] : best_span[1]]
     return predictions

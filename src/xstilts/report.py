@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts import stats
+from xstilts.aggregate import xtreme_table
 from xstilts.params import BASELINE, Params
 from xstilts.predictions import PRED_ROOT, aligned_stats, prediction_file, read_predictions
 
@@ -152,6 +153,7 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
                      + f" | {table[itask]['avg']:.{d}f}{mark(itask, 'avg')} |")
     metric_of = {t: cells[(p.intermediate.tasks[0], t)][0]["metric"] for t in cols}
     lines += ["", "Metrics: " + ", ".join(f"{t}: {metric_of[t]}" for t in cols) + ".", ""]
+    lines += _xtreme_section(p, cells, cols, d)
     if BASELINE in table:
         lines += ["## Gain over the `none` baseline", "",
                   "| intermediate task | " + " | ".join(cols) + " | avg |",
@@ -195,6 +197,27 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
     _write_significance(sig, out_dir / "significance.json")
     _write_gains(p, table, out_dir)
     return table
+
+
+def _xtreme_section(p: Params, cells, cols: list[str], d: int) -> list[str]:
+    """XTREME aggregation: per-task score over all languages (as XTREME) and over the
+    non-English ones (zero-shot), and the benchmark average over tasks, per intermediate task."""
+    agg = xtreme_table(cells, list(p.intermediate.tasks), cols)
+
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.{d}f}"
+
+    lines = ["## XTREME aggregation", "",
+             "XTREME's definitions (`evaluate.py`): a task's score is its metric averaged over "
+             "languages (span QA: (EM + F1) / 2); the benchmark score is the mean over tasks. "
+             "Each cell: with English / without English (mean over seeds).", "",
+             "| intermediate task | " + " | ".join(cols) + " | benchmark |",
+             "|---" * (len(cols) + 2) + "|"]
+    for itask, row in agg.items():
+        vals = [f"{fmt(row[c]['with_en'])} / {fmt(row[c]['without_en'])}"
+                for c in [*cols, "benchmark"]]
+        lines.append(f"| {itask} | " + " | ".join(vals) + " |")
+    return [*lines, ""]
 
 
 def _fmt_p(res: stats.Bootstrap) -> str:

@@ -625,26 +625,45 @@ _FLOW_SCALAR = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^,\]}\s#]+")
 _BLOCK_SCALAR = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s#]+")
 
 
-def set_hparams_text(text: str, phase: str, task: str, values: dict) -> str:
-    """`text` (params.yaml) with `<phase>.hparams.<task>.<key>` set to each of `values`.
+def yaml_string(value: str) -> str:
+    """A YAML scalar that reads back as exactly the string `value` (plain when unambiguous,
+    e.g. a commit sha; double-quoted otherwise)."""
+    import yaml
 
-    Values are replaced in place (flow or block mappings), missing keys are appended to the
-    entry; nothing else in the file changes. The result is validated and checked to differ
-    from the input only in those keys.
+    if not isinstance(value, str):
+        raise TypeError(f"not a string: {value!r}")
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", value) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)  # a JSON string is a YAML double-quoted scalar
+
+
+def _container(value) -> bool:
+    return isinstance(value, dict | list)
+
+
+def set_entry_text(text: str, keys: tuple[str, ...], values: dict, render=yaml_number) -> str:
+    """`text` (params.yaml) with `<keys...>.<key>` set to each of `values` (rendered by `render`).
+
+    Values are replaced in place (flow or block mappings), missing keys are added to the
+    entry (after its last single-line scalar value); nothing else in the file changes. The
+    result is validated and checked to differ from the input only in those keys.
+    Used by `--apply` (hyperparameters) and `xstilts pin` (hub revisions).
     """
     import copy
 
     import yaml
     from ruamel.yaml import YAML
 
+    dotted = ".".join(keys)
     doc = YAML(typ="rt").load(text)
+    parent, entry = None, doc
     try:
-        hparams = doc[phase]["hparams"]
-        entry = hparams[task]
+        for key in keys:
+            parent, entry = entry, entry[key]
     except (KeyError, TypeError):
-        raise TuneError(f"{phase}.hparams.{task} not found in params.yaml") from None
-    if entry is None or not hasattr(entry, "lc"):
-        raise TuneError(f"{phase}.hparams.{task} is not a mapping of hyperparameters")
+        raise TuneError(f"{dotted} not found in params.yaml") from None
+    if entry is None or not hasattr(entry, "lc") or not isinstance(entry, dict):
+        raise TuneError(f"{dotted} is not a mapping")
     lines = text.splitlines(keepends=True)
     flow = entry.fa.flow_style()
     scalar = _FLOW_SCALAR if flow else _BLOCK_SCALAR
@@ -653,52 +672,84 @@ def set_hparams_text(text: str, phase: str, task: str, values: dict) -> str:
     for key, value in values.items():
         if key not in entry:
             continue
+        if _container(entry[key]):
+            raise TuneError(f"{dotted}.{key} is not a single value")
         line, col = entry.lc.value(key)
         m = scalar.match(lines[line], col)
         if m is None:
-            raise TuneError(f"cannot locate the value of {phase}.hparams.{task}.{key}")
-        edits.append((line, col, m.end() - col, yaml_number(value)))
+            raise TuneError(f"cannot locate the value of {dotted}.{key}")
+        edits.append((line, col, m.end() - col, render(value)))
     if missing:
-        added = [f"{k}: {yaml_number(v)}" for k, v in missing.items()]
-        if flow and len(entry):  # `task: {a: 1, ...}`: append after the last value
-            last = list(entry)[-1]
-            line, col = entry.lc.value(last)
-            m = _FLOW_SCALAR.match(lines[line], col)
-            if m is None:
-                raise TuneError(f"cannot locate the end of {phase}.hparams.{task}")
-            edits.append((line, m.end(), 0, ", " + ", ".join(added)))
+        added = [f"{k}: {render(v)}" for k, v in missing.items()]
+        # the new keys go after the last key holding a scalar (a list or mapping value may span
+        # several lines or hold commas); before the first key if there is none
+        scalars = [k for k in entry if not _container(entry[k])]
+        if flow and len(entry):  # `task: {a: 1, ...}`: after that value
+            if scalars:
+                line, col = entry.lc.value(scalars[-1])
+                m = _FLOW_SCALAR.match(lines[line], col)
+                if m is None:
+                    raise TuneError(f"cannot locate the end of {dotted}")
+                edits.append((line, m.end(), 0, ", " + ", ".join(added)))
+            else:
+                line, col = entry.lc.key(list(entry)[0])
+                edits.append((line, col, 0, ", ".join(added) + ", "))
         elif not len(entry):  # `task: {}`
-            line, col = hparams.lc.value(task)
+            line, col = parent.lc.value(keys[-1])
             m = re.compile(r"\{\s*\}").match(lines[line], col)
             if m is None:
-                raise TuneError(f"cannot locate the mapping of {phase}.hparams.{task}")
+                raise TuneError(f"cannot locate the mapping of {dotted}")
             edits.append((line, col, m.end() - col, "{" + ", ".join(added) + "}"))
-        else:
-            last = list(entry)[-1]
-            line, indent = entry.lc.key(last)[0], entry.lc.key(last)[1]
+        elif scalars:
+            line, indent = entry.lc.key(scalars[-1])
             end = lines[line] if lines[line].endswith("\n") else lines[line] + "\n"
             lines[line] = end + "".join(" " * indent + a + "\n" for a in added)
+        else:
+            line, indent = entry.lc.key(list(entry)[0])
+            lines[line] = "".join(" " * indent + a + "\n" for a in added) + lines[line]
     for line, col, length, new in sorted(edits, reverse=True):
         lines[line] = lines[line][:col] + new + lines[line][col + length:]
     new_text = "".join(lines)
 
-    before, after = yaml.safe_load(text), yaml.safe_load(new_text)
+    before = yaml.safe_load(text)
+    try:
+        after = yaml.safe_load(new_text)
+    except yaml.YAMLError:
+        after = None
     expected = copy.deepcopy(before)
-    expected[phase]["hparams"][task].update(values)
+    node = expected
+    for key in keys:
+        node = node[key]
+    node.update(values)
     if after != expected:
-        raise TuneError(f"rewriting {phase}.hparams.{task} would change other keys; "
-                        "params.yaml left as it was")
+        raise TuneError(f"rewriting {dotted} would change other keys; params.yaml left as it was")
     parse_params(new_text)  # raises ParamsError if the new values are not valid
     return new_text
+
+
+def set_hparams_text(text: str, phase: str, task: str, values: dict) -> str:
+    """`text` (params.yaml) with `<phase>.hparams.<task>.<key>` set to each of `values`.
+
+    Values are replaced in place (flow or block mappings), missing keys are appended to the
+    entry; nothing else in the file changes. The result is validated and checked to differ
+    from the input only in those keys.
+    """
+    return set_entry_text(text, (phase, "hparams", task), values)
+
+
+def write_params_text(params_path: Path | str, new: str) -> None:
+    """Replace params.yaml by `new` atomically (a temporary file renamed over it)."""
+    path = Path(params_path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(path)
 
 
 def apply_best(params_path: Path | str, phase: str, task: str, values: dict) -> None:
     """Write the tuned values into the task's entry of params.yaml (atomically)."""
     path = Path(params_path)
     new = set_hparams_text(path.read_text(encoding="utf-8"), phase, task, values)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
+    write_params_text(path, new)
 
 
 # ---- command line ----

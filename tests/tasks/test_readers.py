@@ -13,7 +13,7 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 from datasets import Sequence as HFSequence
 
-from xstilts.tasks import REGISTRY, SCHEMAS, xtreme
+from xstilts.tasks import REGISTRY, xtreme
 from xstilts.tasks import readers as rd
 from xstilts.tasks.readers import DataFormatError
 
@@ -21,7 +21,8 @@ REAL = Path(__file__).parents[2].parent / "shared" / "data" / "real"
 
 XTREME_TASKS = (
     "mnli", "qqp", "sst2", "anli", "squad", "hellaswag", "commonsenseqa", "cosmosqa", "socialiqa",
-    "xnli", "pawsx", "xquad", "mlqa", "tydiqa", "udpos", "panx", "tatoeba", "bucc", "xcopa",
+    "squad2", "snli", "xnli", "pawsx", "xquad", "mlqa", "tydiqa", "udpos", "panx", "tatoeba",
+    "bucc", "xcopa",
 )  # fmt: skip
 
 
@@ -35,7 +36,7 @@ def real() -> Path:
 def validate(task_name: str, data: dict) -> None:
     """Every (lang, split) is declared and its records fit the canonical schema exactly."""
     task = REGISTRY[task_name]
-    features = SCHEMAS[task.type]
+    features = task.schema
     for (lang, split), records in data.items():
         assert split in task.splits[lang], (lang, split)
         assert records, (lang, split)
@@ -85,8 +86,9 @@ def assert_at(exc: pytest.ExceptionInfo, path: Path, line: int | None) -> None:
 def test_tasks_registered_with_both_loaders():
     for name in XTREME_TASKS:
         task = REGISTRY[name]
-        assert task.load_hub is not None and task.load_local is not None, name
-        assert task.hub is not None, name
+        assert task.load_local is not None, name
+        if name != "bucc":  # local only: the hub copies hold BUCC's gold pairs, not the corpora
+            assert task.load_hub is not None and task.hub is not None, name
         assert set(task.splits) == set(task.languages), name
         if "en" in task.languages:
             assert task.languages[0] == "en"
@@ -473,10 +475,19 @@ def test_bucc_local_and_corpus(tmp_path):
     task = REGISTRY["bucc"]
     data = task.load_local(task, tmp_path, ["de"])
     validate("bucc", data)
-    assert data[("de", "test")] == [
-        {"id": "de-000000001|en-000000002", "source": "Der Hund bellt.",
-         "target": "The dog barks."},
-        {"id": "de-000000003|en-000000001", "source": "Die Katze.", "target": "The cat."},
+    assert data[("de", "test")] == [  # both full sentence sets, for mining (see test_retrieval)
+        {"id": "de-000000001", "role": "query", "text": "Der Hund bellt.", "lang": "de",
+         "relevant": ["en-000000002"]},
+        {"id": "de-000000002", "role": "query", "text": "Ein Satz ohne Partner.", "lang": "de",
+         "relevant": []},
+        {"id": "de-000000003", "role": "query", "text": "Die Katze.", "lang": "de",
+         "relevant": ["en-000000001"]},
+        {"id": "en-000000001", "role": "candidate", "text": "The cat.", "lang": "en",
+         "relevant": []},
+        {"id": "en-000000002", "role": "candidate", "text": "The dog barks.", "lang": "en",
+         "relevant": []},
+        {"id": "en-000000003", "role": "candidate", "text": "Unrelated.", "lang": "en",
+         "relevant": []},
     ]
     corpus = rd.read_bucc_corpus(tmp_path, "de", "dev")
     assert len(corpus.source) == 3 and len(corpus.target) == 3  # all candidates, not only gold
@@ -1005,8 +1016,6 @@ def more_hub(table: dict) -> None:
     for split in ("validation", "test"):
         for lang in ("en", "de"):
             table[("facebook/mlqa", f"mlqa.{lang}.{lang}", split)] = _squad_ds(f"{lang}{split}")
-    table[("mteb/bucc-bitext-mining", "de-en", "test")] = _ds(
-        {"sentence1": ["Der Hund."], "sentence2": ["The dog."]})
 
 
 @pytest.fixture
@@ -1027,7 +1036,7 @@ def hub_all(hub, monkeypatch):
 
 @pytest.mark.parametrize("name,langs", [
     ("anli", ["en"]), ("xnli", ["de"]), ("hellaswag", ["en"]), ("cosmosqa", ["en"]),
-    ("sst2", ["en"]), ("qqp", ["en"]), ("xquad", ["de"]), ("mlqa", ["de"]), ("bucc", ["de"]),
+    ("sst2", ["en"]), ("qqp", ["en"]), ("xquad", ["de"]), ("mlqa", ["de"]),
 ])
 def test_hub_other_tasks(hub_all, name, langs):
     task = REGISTRY[name]
@@ -1055,8 +1064,288 @@ def test_hub_other_tasks(hub_all, name, langs):
         assert data[(lang, "test")][0]["answers"]["text"] == ["Paris"]
     if name == "mlqa":
         assert data[("de", "dev")][0]["id"] == "devalidation0"
-    if name == "bucc":  # the hub copy has no BUCC sample (dev): test only
-        assert data == {("de", "test"): [{"id": "de-0", "source": "Der Hund.",
-                                          "target": "The dog."}]}
-        assert ("mteb/bucc-bitext-mining", "de-en", xtreme.BUCC_HUB.revision, "test",
-                None) in hub_all
+
+
+# --------------------------------------------------------------------------- issue 3 part A:
+# SQuAD v2.0, SNLI, CCGbank, shared NLI labels, hub revisions
+
+
+def squad2_doc() -> dict:
+    """A SQuAD v2.0 file: one answerable and one unanswerable question (with plausible answer),
+    the second paragraph in Russian (non-Latin script)."""
+    ctx = "The Normans gave their name to Normandy."
+    ru = "Москва — столица России."
+    return {"version": "v2.0", "data": [{"title": "Normans", "paragraphs": [
+        {"context": ctx, "qas": [
+            {"id": "a1", "question": "To which region?", "is_impossible": False,
+             "answers": [{"text": "Normandy", "answer_start": 31}]},
+            {"id": "u1", "question": "Who gave their name to France?", "is_impossible": True,
+             "answers": [], "plausible_answers": [{"text": "Normans", "answer_start": 4}]},
+        ]},
+        {"context": ru, "qas": [
+            {"id": "a2", "question": "Столица России?", "is_impossible": False,
+             "answers": [{"text": "Москва", "answer_start": 0}]},
+        ]},
+    ]}]}
+
+
+def test_squad2_local(tmp_path):
+    doc = squad2_doc()
+    write(tmp_path / "train-v2.0.json", json.dumps(doc, ensure_ascii=False, indent=1))
+    write(tmp_path / "squad" / "dev-v2.0.json", json.dumps(doc, ensure_ascii=False))
+    task = REGISTRY["squad2"]
+    assert task.extra["allow_no_answer"] and task.metric == "f1"
+    assert task.hub.path == "rajpurkar/squad_v2"
+    data = task.load_local(task, tmp_path, ["en"])
+    validate("squad2", data)
+    train = data[("en", "train")]
+    assert [r["id"] for r in train] == ["a1", "u1", "a2"]
+    assert train[1]["answers"] == {"text": [], "answer_start": []}  # unanswerable -> empty
+    assert train[2]["answers"] == {"text": ["Москва"], "answer_start": [0]}
+    assert data[("en", "dev")] == train
+
+
+def test_squad2_format_errors(tmp_path):
+    doc = squad2_doc()
+    path = write(tmp_path / "v2.json", json.dumps(doc, indent=1))
+    # the v1.1 reader (squad, xquad, ...) still rejects unanswerable questions
+    with pytest.raises(DataFormatError, match="'u1' has no answer.*allow_unanswerable") as e:
+        rd.read_squad_json(path)
+    assert e.value.line == json.dumps(doc, indent=1).split("\n").index('       "id": "u1",') + 1
+    # is_impossible with an answer, answerable without one, a non-bool is_impossible
+    for qa, message in (
+        ({"is_impossible": True, "answers": [{"text": "Normans", "answer_start": 4}]},
+         "'u1' is_impossible but has 1 answer"),
+        ({"is_impossible": False, "answers": []}, "'u1' has no answer \\(is_impossible is not"),
+        ({"is_impossible": "yes"}, "field 'is_impossible' must be bool"),
+        ({"plausible_answers": [{"text": "Normans"}]}, "plausible answer: missing field"),
+    ):
+        bad = squad2_doc()
+        bad["data"][0]["paragraphs"][0]["qas"][1].update(qa)
+        text = json.dumps(bad, indent=1)
+        path = write(tmp_path / "bad.json", text)
+        with pytest.raises(DataFormatError, match=message) as e:
+            rd.read_squad_json(path, allow_unanswerable=True)
+        assert_at(e, path, text.split("\n").index('       "id": "u1",') + 1)
+
+
+def test_real_xquad_through_the_squad2_reader(real):
+    """A v1.1-format file (no is_impossible) reads identically with allow_unanswerable."""
+    path = real / "xquad" / "xquad.ar.json"
+    assert rd.read_squad_json(path, allow_unanswerable=True) == rd.read_squad_json(path)
+
+
+def test_nli_tasks_share_one_label_tuple():
+    for name in ("mnli", "anli", "snli", "xnli"):
+        assert REGISTRY[name].labels is rd.NLI_LABELS, name
+    assert rd.NLI_LABELS == ("entailment", "neutral", "contradiction")
+
+
+def snli_line(pair: str, label: str, s1: str = "A man plays.", s2: str = "A person plays.") -> dict:
+    return {"annotator_labels": [label], "captionID": "c", "gold_label": label, "pairID": pair,
+            "sentence1": s1, "sentence1_binary_parse": "( A man )", "sentence1_parse": "(ROOT)",
+            "sentence2": s2, "sentence2_binary_parse": "( A person )", "sentence2_parse": "(R)"}
+
+
+def test_snli_local(tmp_path):
+    root = tmp_path / "snli_1.0"
+    write(root / "snli_1.0_train.jsonl", jsonl([
+        snli_line("p0", "neutral"), snli_line("p1", "-"), snli_line("p2", "contradiction"),
+        snli_line("p3", "entailment", "Ein Mann spielt.", "Мужчина играет."),
+    ]))
+    write(root / "snli_1.0_dev.jsonl", jsonl([snli_line("d0", "entailment")]))
+    task = REGISTRY["snli"]
+    data = task.load_local(task, tmp_path, ["en"])  # found in the release folder snli_1.0/
+    validate("snli", data)
+    train = data[("en", "train")]
+    assert [(r["id"], r["label"]) for r in train] == [("p0", 1), ("p2", 2), ("p3", 0)]  # '-' out
+    assert train[2]["text_b"] == "Мужчина играет."
+    path = write(tmp_path / "bad.jsonl", jsonl([snli_line("x", "neutral"),
+                                                snli_line("y", "contradictory")]))
+    with pytest.raises(DataFormatError, match="label 'contradictory' is not one of") as e:
+        rd.read_snli_jsonl(path)
+    assert_at(e, path, 2)
+    bad = snli_line("z", "neutral")
+    del bad["sentence2"]
+    path = write(tmp_path / "bad2.jsonl", jsonl([bad]))
+    with pytest.raises(DataFormatError, match="missing field 'sentence2'") as e:
+        rd.read_snli_jsonl(path)
+    assert_at(e, path, 1)
+
+
+CCG_S1 = ("ID=wsj_0201.1 PARSER=GOLD NUMPARSE=1\n"
+          "(<T S[dcl] 0 2> (<T NP 0 1> (<T N 1 2> (<L N/N NNP NNP Pierre N_73/N_73>) "
+          "(<L N NNP NNP Vinken N>) ) ) (<T S[dcl]\\NP 0 2> (<L (S[dcl]\\NP)/NP VBZ VBZ likes "
+          "(S[dcl]\\NP_10)/NP_11>) (<L NP PRP PRP it NP>) ) )\n")
+CCG_S2 = ("ID=wsj_0201.2 PARSER=GOLD NUMPARSE=1\n"
+          "(<T S[dcl] 0 2> (<L NP PRP PRP It NP>) (<L S[dcl]\\NP VBZ VBZ works S[dcl]\\NP_1>) )\n")
+CCG_DEV = ("ID=wsj_0001.1 PARSER=GOLD NUMPARSE=1\n"
+           "(<T S[dcl] 0 2> (<L NP PRP PRP It NP>) (<L S[q]\\NP VBZ VBZ works? S[q]\\NP_1>) )\n")
+
+
+def write_ccgbank(root: Path) -> None:
+    """The release layout data/AUTO/<section>/wsj_<section><nn>.auto; every section exists."""
+    auto = root / "data" / "AUTO"
+    for sec in ("00", *rd.CCG_SECTIONS["train"], "23"):
+        (auto / sec).mkdir(parents=True, exist_ok=True)
+    write(auto / "02" / "wsj_0201.auto", CCG_S1 + CCG_S2)
+    write(auto / "00" / "wsj_0001.auto", CCG_DEV)
+    write(auto / "23" / "wsj_2301.auto", CCG_S2.replace("wsj_0201.2", "wsj_2301.1"))
+
+
+def test_ccgbank_local(tmp_path):
+    write_ccgbank(tmp_path)
+    task = REGISTRY["ccg"]
+    assert task.hub is None and task.load_hub is None  # licensed: local files only
+    assert task.metric == "acc" and task.metrics == ("acc",)
+    data = task.load_local(task, tmp_path, ["en"])
+    train = data[("en", "train")]
+    assert train[0] == {"id": "wsj_0201.1", "tokens": ["Pierre", "Vinken", "likes", "it"],
+                        "tags": ["N/N", "N", "(S[dcl]\\NP)/NP", "NP"]}
+    labels = xtreme.ccg_labels(data)
+    assert labels == ("(S[dcl]\\NP)/NP", "N", "N/N", "NP", "S[dcl]\\NP", rd.CCG_UNKNOWN)
+    # S[q]\NP never occurs in train: the dev gold becomes the unknown tag
+    assert data[("en", "dev")] == [{"id": "wsj_0001.1", "tokens": ["It", "works?"],
+                                    "tags": ["NP", rd.CCG_UNKNOWN]}]
+    assert data[("en", "test")][0]["tags"] == ["NP", "S[dcl]\\NP"]
+    import dataclasses
+    validate_task = dataclasses.replace(task, labels=labels)
+    REGISTRY["ccg"], saved = validate_task, task
+    try:
+        validate("ccg", data)
+    finally:
+        REGISTRY["ccg"] = saved
+    # a folder of section folders (no data/AUTO) works too; a missing section is reported
+    flat = tmp_path / "flat"
+    (tmp_path / "data" / "AUTO").rename(flat)
+    assert task.load_local(task, flat, ["en"])[("en", "train")] == train
+    (flat / "23").rename(flat / "x23")
+    assert ("en", "test") not in task.load_local(task, flat, ["en"])
+
+
+def test_ccgbank_errors(tmp_path):
+    cases = (
+        (CCG_S1.replace("(<L N NNP NNP Vinken N>)", "(<L N NNP Vinken N>)"), 2, "5 fields"),
+        (CCG_S1.split("\n")[0] + "\n" + CCG_S2, 2, "'wsj_0201.1' \\(line 1\\) has no derivation"),
+        (CCG_S1 + "ID=wsj_0201.3 PARSER=GOLD\n", 3, "'wsj_0201.3' has no derivation line"),
+        ("(<L N NNP NNP Vinken N>)\n", 1, "without a preceding 'ID=' header"),
+        ("ID=\n(<L N NN NN x N>)\n", 1, "malformed header"),
+        (CCG_S2 + CCG_S1.replace("(<T S[dcl] 0 2>", "S[dcl]", 1), 4, "expected a derivation"),
+        (CCG_S2.replace("(<L NP PRP PRP It NP>)", "(<L NP PRP PRP It NP)"), 2, "5 fields"),
+        ("ID=wsj_0299.1 PARSER=GOLD NUMPARSE=1\n(<T S[dcl] 0 2> )\n", 2,
+         "without well-formed"),
+    )
+    for text, line, message in cases:
+        path = write(tmp_path / "wsj_0299.auto", text)
+        with pytest.raises(DataFormatError, match=message) as e:
+            rd.read_ccgbank_auto(path)
+        assert_at(e, path, line)
+
+
+def test_ccg_labels_come_from_prepared_data(tmp_path, monkeypatch):
+    """prepare_data writes the train-derived label set; get_task reads it back."""
+    from xstilts import data as xdata
+    from xstilts.params import TaskSource
+    from xstilts.tasks import core, get_task
+
+    write_ccgbank(tmp_path / "ccgbank")
+    monkeypatch.setattr(core, "PREPARED_ROOT", tmp_path / "prepared")
+    assert get_task("ccg").labels == ()  # not prepared yet
+    src = TaskSource(source="local", path=str(tmp_path / "ccgbank"))
+    counts = xdata.prepare_task("ccg", src, tmp_path / "prepared" / "ccg")
+    assert counts == {"train": {"en": 2}, "dev": {"en": 1}, "test": {"en": 1}}
+    assert get_task("ccg").labels == xtreme.ccg_labels(xdata.load_task_data(REGISTRY["ccg"], src))
+    assert get_task("ccg").labels[-1] == rd.CCG_UNKNOWN
+    # re-preparing after the train data changed derives the labels afresh
+    auto = tmp_path / "ccgbank" / "data" / "AUTO"
+    write(auto / "03" / "wsj_0301.auto", CCG_DEV.replace("wsj_0001.1", "wsj_0301.1"))
+    xdata.prepare_task("ccg", src, tmp_path / "prepared" / "ccg")
+    assert "S[q]\\NP" in get_task("ccg").labels
+
+
+def test_squad2_prepares_unanswerable_questions(tmp_path):
+    from xstilts import data as xdata
+    from xstilts.params import TaskSource
+
+    doc = json.dumps(squad2_doc(), ensure_ascii=False)
+    write(tmp_path / "train-v2.0.json", doc)
+    write(tmp_path / "dev-v2.0.json", doc)
+    src = TaskSource(source="local", path=str(tmp_path))
+    counts = xdata.prepare_task("squad2", src, tmp_path / "prepared")
+    assert counts == {"train": {"en": 3}, "dev": {"en": 3}}
+    with pytest.raises(ValueError, match="no answer"):  # squad (v1.1) still requires answers
+        xdata.check_records(REGISTRY["squad"], xtreme._read_squad2(tmp_path / "dev-v2.0.json"),
+                            "squad")
+
+
+def test_hub_snli_and_squad2(hub, monkeypatch):
+    nli = {"premise": Value("string"), "hypothesis": Value("string"), "label": NLI_SHUFFLED}
+    snli = _ds({"premise": ["p", "q", "r"], "hypothesis": ["h", "i", "j"], "label": [0, -1, 2]},
+               nli)
+    squad2 = _ds({"id": ["a", "u"], "title": ["T"] * 2, "context": ["Paris is big."] * 2,
+                  "question": ["What?", "Who?"],
+                  "answers": [{"text": ["Paris"], "answer_start": [0]},
+                              {"text": [], "answer_start": []}]},
+                 {"id": Value("string"), "title": Value("string"), "context": Value("string"),
+                  "question": Value("string"),
+                  "answers": {"text": HFSequence(Value("string")),
+                              "answer_start": HFSequence(Value("int32"))}})
+    fake = hf_datasets.load_dataset
+
+    def load_dataset(path, name=None, *, revision=None, split=None, data_dir=None):
+        if path == "stanfordnlp/snli":
+            hub.append((path, name, revision, split, data_dir))
+            return snli
+        if path == "rajpurkar/squad_v2":
+            hub.append((path, name, revision, split, data_dir))
+            return squad2
+        return fake(path, name, revision=revision, split=split, data_dir=data_dir)
+
+    monkeypatch.setattr(hf_datasets, "load_dataset", load_dataset)
+    task = REGISTRY["snli"]
+    data = task.load_hub(task, ["en"])
+    validate("snli", data)
+    # label -1 (no gold) dropped; hub names (contradiction, entailment, neutral) mapped by name
+    assert data[("en", "train")] == [
+        {"id": "0", "text_a": "p", "text_b": "h", "label": 2},
+        {"id": "2", "text_a": "r", "text_b": "j", "label": 1}]
+    assert ("stanfordnlp/snli", "plain_text", None, "validation", None) in hub
+    task = REGISTRY["squad2"]
+    data = task.load_hub(task, ["en"])
+    validate("squad2", data)
+    assert data[("en", "dev")][1]["answers"] == {"text": [], "answer_start": []}
+    assert ("rajpurkar/squad_v2", "squad_v2", None, "train", None) in hub
+
+
+def test_hub_revision_from_params_and_unpinned_warning(hub, caplog):
+    """tasks.<name>.revision pins the task's hub repo; an unpinned load is logged."""
+    from xstilts import data as xdata
+    from xstilts.params import TaskSource
+
+    xtreme._UNPINNED_WARNED.discard("nyu-mll/glue")
+    with caplog.at_level("WARNING", logger="xstilts.tasks.xtreme"):
+        xdata.load_task_data(REGISTRY["mnli"], TaskSource(source="hub"))
+    assert any("nyu-mll/glue is unpinned" in r.getMessage() for r in caplog.records)
+    assert ("nyu-mll/glue", "mnli", None, "train", None) in hub
+    hub.clear()
+    caplog.clear()
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    xtreme._UNPINNED_WARNED.discard("nyu-mll/glue")
+    with caplog.at_level("WARNING", logger="xstilts.tasks.xtreme"):
+        xdata.load_task_data(REGISTRY["mnli"], TaskSource(source="hub", revision=sha))
+    assert {c[2] for c in hub} == {sha}
+    assert not any("unpinned" in r.getMessage() for r in caplog.records)
+    assert REGISTRY["mnli"].hub.revision is None  # the registry itself is unchanged
+    with pytest.raises(ValueError, match="'revision' pins a hub dataset"):
+        TaskSource(source="local", path="/x", revision=sha)
+
+
+def test_hub_sources_pinned_or_declared_unpinned():
+    """Every pinned revision is a full commit sha (only shas verified in code that pins them);
+    the new tasks' repos could not be verified offline and stay unpinned (params pin them)."""
+    pinned = {name: t.hub.revision for name, t in REGISTRY.items()
+              if t.hub is not None and t.hub.revision is not None}
+    for name, rev in pinned.items():
+        assert len(rev) == 40 and all(c in "0123456789abcdef" for c in rev), name
+    for name in ("squad2", "snli"):
+        assert REGISTRY[name].hub.revision is None, name

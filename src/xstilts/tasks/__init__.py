@@ -3,6 +3,7 @@
 from xstilts.tasks import (
     embedded,  # noqa: F401
     xtreme,  # noqa: F401
+    xtreme_r,  # noqa: F401
 )
 from xstilts.tasks.core import REGISTRY, SCHEMAS, Task, TaskType, get_task, register
 

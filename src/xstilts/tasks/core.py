@@ -7,9 +7,12 @@ metrics are chosen by task type; languages are just evaluation splits.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from datasets import Features, Sequence, Value
 
@@ -80,6 +83,26 @@ METRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.RETRIEVAL: ("acc",),
 }
 
+# Retrieval tasks come in three kinds (``Task.extra["retrieval"]``, default "pairs"):
+#   pairs   -- aligned translation pairs in the RETRIEVAL schema above; top-1 accuracy (Tatoeba);
+#   mining  -- BUCC: each split holds both full sentence sets in the RANKING schema (role
+#              "query" = non-English sentence, relevant = its gold English ids; role "candidate"
+#              = English sentence); F1 of margin-based mining, threshold chosen on dev;
+#   ranking -- LAReQA, Mewsli-X: "test" rows are queries (relevant = ids of their relevant
+#              candidates); the shared candidate pool is the English "candidates" split; mAP@20.
+# "text" is exactly what the encoder embeds (the official preprocessing already applied).
+RANKING_SCHEMA = Features(
+    {
+        "id": Value("string"),
+        "role": Value("string"),  # "query" | "candidate"
+        "text": Value("string"),
+        "lang": Value("string"),
+        "relevant": Sequence(Value("string")),
+    }
+)
+RETRIEVAL_KINDS: tuple[str, ...] = ("pairs", "mining", "ranking")
+CANDIDATES_SPLIT = "candidates"  # the candidate pool of ranking tasks (under "en")
+
 # Every loader returns {(lang, split): list of canonical records}:
 #   embedded(seed) / load_hub(task, languages) / load_local(task, root, languages)
 Records = list[dict]
@@ -115,11 +138,30 @@ class Task:
 
     @property
     def metric(self) -> str:
-        return METRICS[self.type][0]
+        return self.metrics[0]
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return METRICS[self.type]
+        """The task's metrics, main first: ``extra["metrics"]`` if declared, else its type's."""
+        return tuple(self.extra.get("metrics", METRICS[self.type]))
+
+    @property
+    def retrieval_kind(self) -> str | None:
+        """"pairs", "mining" or "ranking" for retrieval tasks (RETRIEVAL_KINDS), else None."""
+        if self.type != TaskType.RETRIEVAL:
+            return None
+        kind = self.extra.get("retrieval", "pairs")
+        if kind not in RETRIEVAL_KINDS:
+            raise ValueError(f"task {self.name!r}: retrieval kind {kind!r} is not one of "
+                             f"{RETRIEVAL_KINDS}")
+        return kind
+
+    @property
+    def schema(self) -> Features:
+        """The canonical schema of this task's records."""
+        if self.retrieval_kind in ("mining", "ranking"):
+            return RANKING_SCHEMA
+        return SCHEMAS[self.type]
 
     @property
     def num_labels(self) -> int:
@@ -134,6 +176,8 @@ class Task:
 
 
 REGISTRY: dict[str, Task] = {}
+# Where prepare_data writes each task (relative to the repository root, as xstilts.phases.DATA).
+PREPARED_ROOT = Path("data/prepared")
 
 
 def register(task: Task) -> Task:
@@ -148,6 +192,13 @@ def get_task(name: str) -> Task:
     from xstilts import tasks as _tasks  # noqa: F401  (populates REGISTRY)
 
     try:
-        return REGISTRY[name]
+        task = REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown task {name!r}; known tasks: {sorted(REGISTRY)}") from None
+    if task.extra.get("labels_from_data") and not task.labels:
+        # label set read off the data by prepare_data (data/prepared/<task>/task.json)
+        info = PREPARED_ROOT / name / "task.json"
+        if info.is_file():
+            labels = tuple(json.loads(info.read_text(encoding="utf-8"))["labels"])
+            task = dataclasses.replace(task, labels=labels)
+    return task

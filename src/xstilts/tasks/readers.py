@@ -20,7 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")  # XNLI / HF order
+# The one label tuple of every NLI task (mnli, anli, snli, xnli; HF ClassLabel order 0/1/2).
+NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 PAWSX_LABELS: tuple[str, ...] = ("not_paraphrase", "paraphrase")  # official 0 / 1
 QQP_LABELS: tuple[str, ...] = ("not_duplicate", "duplicate")  # GLUE is_duplicate 0 / 1
 SST2_LABELS: tuple[str, ...] = ("negative", "positive")  # GLUE 0 / 1
@@ -253,6 +254,27 @@ def read_anli_jsonl(path: str | Path) -> list[dict]:
     return records
 
 
+def read_snli_jsonl(path: str | Path) -> list[dict]:
+    """SNLI 1.0 ``snli_1.0_{train,dev,test}.jsonl`` (pairID, sentence1, sentence2, gold_label).
+
+    Pairs whose ``gold_label`` is ``-`` (no majority among the annotators) are dropped, as in
+    every published SNLI setup (and the hub copy's label -1); any other label outside
+    :data:`NLI_LABELS` is an error. Ids are the ``pairID``.
+    """
+    records = []
+    for n, obj in _iter_jsonl(path):
+        label = _get(obj, "gold_label", str, path, n)
+        if label == "-":
+            continue
+        records.append({
+            "id": _get(obj, "pairID", str, path, n),
+            "text_a": _get(obj, "sentence1", str, path, n),
+            "text_b": _get(obj, "sentence2", str, path, n),
+            "label": _label_index(label, NLI_LABELS, path, n),
+        })
+    return records
+
+
 # --------------------------------------------------------------------------- span QA (SQuAD JSON)
 
 
@@ -266,13 +288,19 @@ def _line_hint(text: str, *needles: str) -> int | None:
     return None
 
 
-def read_squad_json(path: str | Path, *, check_spans: bool = True) -> list[dict]:
-    """SQuAD v1.1-format JSON (SQuAD, XQuAD, MLQA, TyDi QA GoldP): one record per question.
+def read_squad_json(
+    path: str | Path, *, check_spans: bool = True, allow_unanswerable: bool = False
+) -> list[dict]:
+    """SQuAD-format JSON (SQuAD v1.1/v2.0, XQuAD, MLQA, TyDi QA GoldP): one record per question.
 
-    Every question needs at least one answer (SQuAD v2 unanswerable questions are rejected) and,
-    with ``check_spans``, every answer text must equal ``context[start:start+len(text)]`` (XTREME
-    asserts this too). Structural errors name the JSON path and the line of the nearest question
-    id (located in the raw text only when an error occurs).
+    Without ``allow_unanswerable`` every question needs at least one answer (SQuAD v1.1).
+    With it (SQuAD v2.0), a question with ``"is_impossible": true`` must have an empty
+    ``answers`` list and becomes a record with empty answers (its ``plausible_answers`` are
+    type-checked but not kept: the official evaluation ignores them); a question with
+    ``is_impossible`` false (or absent) still needs an answer. With ``check_spans``, every answer
+    text must equal ``context[start:start+len(text)]`` (XTREME asserts this too). Structural
+    errors name the JSON path and the line of the nearest question id (located in the raw text
+    only when an error occurs).
     """
     doc, text = _load_json(path)
     data = doc.get("data") if isinstance(doc, dict) else None
@@ -295,7 +323,8 @@ def read_squad_json(path: str | Path, *, check_spans: bool = True) -> list[dict]
                     where = f"data[{ai}].paragraphs[{pi}].qas[{qi}]: "
                     if isinstance(qa, dict) and isinstance(qa.get("id"), str):
                         anchor[:] = [qa["id"], *anchor]
-                    records.append(_squad_record(qa, context, check_spans, path, where))
+                    records.append(_squad_record(qa, context, check_spans, path, where,
+                                                allow_unanswerable))
     except DataFormatError as e:
         if e.line is not None:
             raise
@@ -304,13 +333,29 @@ def read_squad_json(path: str | Path, *, check_spans: bool = True) -> list[dict]
     return records
 
 
-def _squad_record(qa: Any, context: str, check_spans: bool, path, where: str) -> dict:
+def _squad_record(qa: Any, context: str, check_spans: bool, path, where: str,
+                  allow_unanswerable: bool = False) -> dict:
     qid = _get(qa, "id", str, path, None, where)
     question = _get(qa, "question", str, path, None, where)
     answers = _get(qa, "answers", list, path, None, where)
+    impossible = False
+    if allow_unanswerable and "is_impossible" in qa:
+        impossible = _get(qa, "is_impossible", bool, path, None, where)
+    if impossible:
+        if answers:
+            raise DataFormatError(path, None, f"{where}question {qid!r} is_impossible but has "
+                                  f"{len(answers)} answer(s)")
+        for an in _get(qa, "plausible_answers", list, path, None, where) if (
+                "plausible_answers" in qa) else []:
+            _get(an, "text", str, path, None, where + "plausible answer: ")
+            _get(an, "answer_start", int, path, None, where + "plausible answer: ")
+        return {"id": qid, "question": question, "context": context,
+                "answers": {"text": [], "answer_start": []}}
     if not answers:
-        raise DataFormatError(path, None, f"{where}question {qid!r} has no answer "
-                              "(SQuAD v2 unanswerable questions are not supported)")
+        hint = ("(is_impossible is not true)" if allow_unanswerable else
+                "(unanswerable SQuAD v2.0 questions are read only with allow_unanswerable=True, "
+                "task squad2)")
+        raise DataFormatError(path, None, f"{where}question {qid!r} has no answer {hint}")
     texts, starts = [], []
     for an in answers:
         a_text = _get(an, "text", str, path, None, where + "answer: ")
@@ -537,6 +582,82 @@ def read_panx(path: str | Path, *, labels: Sequence[str] = PANX_LABELS,
     return records
 
 
+# CCGbank's standard split by WSJ section (Hockenmaier & Steedman 2007; Clark & Curran 2007).
+CCG_SECTIONS: dict[str, tuple[str, ...]] = {
+    "train": tuple(f"{i:02d}" for i in range(2, 22)),
+    "dev": ("00",),
+    "test": ("23",),
+}
+CCG_UNKNOWN = "<unk>"  # gold supertag of dev/test tokens whose category never occurs in train
+
+_CCG_HEADER = re.compile(r"ID=(\S+)(?: \S+=\S*)*")
+_CCG_LEAF = re.compile(r"\(<L (.*?)>\)")  # a leaf ends at the first ">)"
+
+
+def read_ccgbank_auto(path: str | Path) -> list[dict]:
+    """CCGbank AUTO file (``data/AUTO/<section>/wsj_<nnnn>.auto``) -> one record per sentence.
+
+    Each sentence is a header line (``ID=wsj_0001.1 PARSER=GOLD NUMPARSE=1``) followed by one
+    derivation line; its leaves ``(<L N/N NNP NNP Pierre N_73/N_73>)`` are (category, modified
+    POS, original POS, word, predicate-argument category): the token is the 4th field after
+    ``L`` and the supertag the 1st (as jiant's ``ccg_proc.py`` extracts them). Record id = the
+    header's ``ID``. Blank lines are ignored; anything else out of place is an error.
+    """
+    records: list[dict] = []
+    sid: str | None = None
+    header_line = 0
+    for n, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            continue
+        if line.startswith("ID="):
+            if sid is not None:
+                raise DataFormatError(path, n, f"header line, but sentence {sid!r} (line "
+                                      f"{header_line}) has no derivation line")
+            m = _CCG_HEADER.fullmatch(line.strip())
+            if m is None:
+                raise DataFormatError(path, n, "malformed header (expected 'ID=<id> "
+                                      "PARSER=... NUMPARSE=...')")
+            sid, header_line = m.group(1), n
+            continue
+        if sid is None:
+            raise DataFormatError(path, n, "derivation line without a preceding 'ID=' header")
+        if not line.lstrip().startswith("(<"):
+            raise DataFormatError(path, n, f"expected a derivation '(<T ...' or '(<L ...', "
+                                  f"found {line[:30]!r}")
+        tokens, tags = [], []
+        for m in _CCG_LEAF.finditer(line):
+            fields = m.group(1).split(" ")
+            if len(fields) != 5 or not all(fields):
+                raise DataFormatError(path, n, f"leaf '(<L {m.group(1)}>)' does not have 5 "
+                                      "fields (category, POS, POS, word, pred-arg category)")
+            tags.append(fields[0])
+            tokens.append(fields[3])
+        if not tokens or line.count("(<L ") != len(tokens):
+            raise DataFormatError(path, n, f"sentence {sid!r}: derivation without well-formed "
+                                  "'(<L ...>)' leaves")
+        records.append({"id": sid, "tokens": tokens, "tags": tags})
+        sid = None
+    if sid is not None:
+        raise DataFormatError(path, header_line, f"sentence {sid!r} has no derivation line")
+    return records
+
+
+def ccgbank_files(root: str | Path, split: str) -> list[Path]:
+    """The ``*.auto`` files of a split's WSJ sections under ``root``: the release folder
+    (``data/AUTO/<section>/``), its ``AUTO/`` folder, or a folder of section folders."""
+    root = Path(root)
+    for base in (root / "data" / "AUTO", root / "AUTO", root):
+        if all((base / sec).is_dir() for sec in CCG_SECTIONS[split]):
+            return [f for sec in CCG_SECTIONS[split] for f in sorted((base / sec).glob("*.auto"))]
+    return []
+
+
+def map_unseen_tags(records: list[dict], known: set[str], unknown: str = CCG_UNKNOWN) -> list:
+    """Records with every tag outside ``known`` replaced by ``unknown`` (a gold tag the model
+    can never get right: the tagger only learns the train set's categories)."""
+    return [{**r, "tags": [t if t in known else unknown for t in r["tags"]]} for r in records]
+
+
 # --------------------------------------------------------------------------- retrieval
 
 
@@ -648,6 +769,21 @@ def read_bucc_corpus(root: str | Path, lang: str, split: str) -> BuccCorpus:
             raise DataFormatError(gold_path, n, f"gold id {missing!r} not in the sentence files")
         gold.add((s, t))
     return BuccCorpus(src, en, gold)
+
+
+def bucc_mining_records(corpus: BuccCorpus, lang: str) -> list[dict]:
+    """A BUCC split as mining records (``RANKING_SCHEMA``): every non-English sentence (role
+    "query", ``relevant`` = its gold English ids) then every English sentence (role
+    "candidate"), in file order."""
+    gold: dict[str, list[str]] = {}
+    for s, t in sorted(corpus.gold):
+        gold.setdefault(s, []).append(t)
+    return [
+        *({"id": sid, "role": "query", "text": text, "lang": lang, "relevant": gold.get(sid, [])}
+          for sid, text in corpus.source.items()),
+        *({"id": tid, "role": "candidate", "text": text, "lang": "en", "relevant": []}
+          for tid, text in corpus.target.items()),
+    ]
 
 
 # --------------------------------------------------------------------------- multiple choice

@@ -17,8 +17,11 @@ canonical schema of the task type. Conventions (those of the pipeline, see ``xst
   tried for the SQuAD / MNLI / COPA training files). A missing file skips that split with a
   warning; a requested language without any file is an error (FileNotFoundError).
 * Hub labels are mapped by *name* (ClassLabel names -> ``Task.labels``), columns by name.
-  Revisions are pinned only where the exact commit is known (the two MTEB bitext sets, the
-  revisions MTEB itself pins); elsewhere ``revision=None`` (latest) -- pin before a paper run.
+  Revisions are pinned only where the exact commit is known (MTEB's bitext sets, at the
+  revisions MTEB itself pins); elsewhere ``revision=None`` (latest, logged as "unpinned" at
+  load time) -- pin with ``tasks.<name>.revision`` in params.yaml before a paper run (it pins the
+  task's own hub repo, ``Task.hub``; the SQuAD / COPA training repos of the QA targets and
+  XCOPA keep their registry value).
   Datasets that are still a loading script on the hub (unsupported by ``datasets`` >= 4) are read
   from their automatic Parquet export (``refs/convert/parquet``, config = folder), unpinned.
 """
@@ -68,7 +71,8 @@ TATOEBA_ISO3 = {
     "zh": "cmn",
 }  # fmt: skip
 TATOEBA_LANGUAGES = tuple(TATOEBA_ISO3)
-# XTREME-R evaluates Tatoeba on 5 more languages; not registered by default (keep XTREME's 36).
+# XTREME-R evaluates Tatoeba on 5 more languages (scripts/run_tatoeba.sh): task tatoeba_r
+# (xstilts.tasks.xtreme_r) has the 41; tatoeba keeps XTREME's 36.
 TATOEBA_XTREME_R_ISO3 = {"az": "aze", "lt": "lit", "pl": "pol", "uk": "ukr", "ro": "ron"}
 
 # UD-POS: every treebank of the language is concatenated per split, as XTREME's download script
@@ -132,14 +136,21 @@ SQUAD_HUB = HubSource("rajpurkar/squad", "plain_text")
 COPA_HUB = HubSource("aps/super_glue", "copa")  # XCOPA's English train/val
 TATOEBA_HUB = HubSource("mteb/tatoeba-bitext-mining",
                         revision="9080400076fbadbb4c4dcb136ff4eddc40b42553")  # MTEB's pin
-BUCC_HUB = HubSource("mteb/bucc-bitext-mining",
-                     revision="d51519689f32196a32af33b075a01d0e7c51e252")  # MTEB's pin
+
+
+_UNPINNED_WARNED: set[str] = set()
 
 
 def hub_load(src: HubSource, split: str, config: str | None = None) -> Any:
     """``datasets.load_dataset(path, config, revision=..., split=...)``; a repo that is still a
-    loading script is read from its Parquet export instead (config -> data_dir)."""
+    loading script is read from its Parquet export instead (config -> data_dir). An unpinned
+    source (``revision=None``) is logged once per repo as a warning ("unpinned")."""
     config = config if config is not None else src.config
+    if src.revision is None and src.path not in _UNPINNED_WARNED:
+        _UNPINNED_WARNED.add(src.path)
+        log.warning("hub dataset %s is unpinned (revision=None: the latest commit is read); pin "
+                    "it with tasks.<name>.revision in params.yaml for a reproducible run",
+                    src.path)
     try:
         return hf_datasets.load_dataset(src.path, config, revision=src.revision, split=split)
     except RuntimeError as e:
@@ -399,6 +410,33 @@ register(Task(
     extra={"role": "intermediate", "rounds": ANLI_ROUNDS},
 ))
 
+def _snli_rows(ds: Any, where: str) -> Records:
+    names = _class_names(ds, "label")
+    kept = [(i, row) for i, row in enumerate(ds) if row["label"] != -1]  # -1: no gold label
+    return [{"id": str(i), "text_a": row["premise"], "text_b": row["hypothesis"],
+             "label": _hub_label(row["label"], names, rd.NLI_LABELS, {}, where)}
+            for i, row in kept]
+
+
+register(Task(
+    name="snli",
+    type=TaskType.PAIR_CLASSIFICATION,
+    languages=("en",),
+    splits=_EN,
+    labels=rd.NLI_LABELS,
+    hub=HubSource("stanfordnlp/snli", "plain_text"),
+    load_hub=_simple_hub({"train": "train", "dev": "validation"}, _snli_rows),
+    load_local=_simple_local(
+        {"train": ("snli_1.0_train.jsonl", "snli_1.0/snli_1.0_train.jsonl"),
+         "dev": ("snli_1.0_dev.jsonl", "snli_1.0/snli_1.0_dev.jsonl")},
+        rd.read_snli_jsonl,
+    ),
+    description="Stanford NLI 1.0 (premise/hypothesis; pairs without a gold label dropped); "
+    "labels in the shared NLI order of mnli/anli/xnli.",
+    extra={"role": "intermediate"},
+))
+
+
 register(Task(
     name="squad",
     type=TaskType.SPAN_QA,
@@ -410,6 +448,30 @@ register(Task(
                              rd.read_squad_json),
     description="SQuAD v1.1 extractive QA (also the English training set of xquad/mlqa/tydiqa).",
     extra={"role": "intermediate"},
+))
+
+
+def _squad2_candidates(split: str) -> tuple[str, ...]:
+    name = {"train": "train-v2.0.json", "dev": "dev-v2.0.json"}[split]
+    return (name, f"squad/{name}", f"../squad/{name}", f"../SQuAD/{name}")
+
+
+def _read_squad2(path: Path) -> Records:
+    return rd.read_squad_json(path, allow_unanswerable=True)
+
+
+register(Task(
+    name="squad2",
+    type=TaskType.SPAN_QA,
+    languages=("en",),
+    splits=_EN,
+    hub=HubSource("rajpurkar/squad_v2", "squad_v2"),
+    load_hub=_simple_hub({"train": "train", "dev": "validation"}, lambda ds, w: _squad_rows(ds)),
+    load_local=_simple_local({s: _squad2_candidates(s) for s in ("train", "dev")}, _read_squad2),
+    description="SQuAD v2.0 extractive QA with unanswerable questions (empty answers): trained "
+    "to point at CLS, predicted \"\" when the null score beats the best span; scored with "
+    "the official evaluate-v2.0.py (EM/F1 plus HasAns_/NoAns_ breakdown).",
+    extra={"role": "intermediate", "allow_no_answer": True},
 ))
 
 
@@ -814,7 +876,8 @@ register(Task(
     load_local=_udpos_local,
     description="Universal Dependencies v2.7 POS tagging (UPOS), all treebanks of a language "
     "concatenated per split as in XTREME; syntactic words (multiword-token lines and empty "
-    "nodes skipped).",
+    "nodes skipped). Metric: XTREME's F1 = seqeval f1_score on the raw UPOS tags (not token "
+    "accuracy; see xstilts.metrics.tagging_f1).",
     extra={"role": "target", "treebanks": UDPOS_TREEBANKS, "multiword": "words"},
 ))
 
@@ -858,6 +921,52 @@ register(Task(
 ))
 
 
+def _ccg_local(task: Task, root: Path, languages: Sequence[str]) -> SplitData:
+    """CCGbank AUTO files, sections 02-21 train / 00 dev / 23 test. Dev/test supertags that never
+    occur in train become ``rd.CCG_UNKNOWN`` (always wrong: the tagger only knows train's)."""
+    root = Path(root)
+    cache: dict[str, Records] = {}
+
+    def read(lang: str, split: str) -> Records:
+        if split not in cache:
+            files = rd.ccgbank_files(root, split)
+            if not files:
+                raise _Missing([f"{base}/{{{','.join(rd.CCG_SECTIONS[split])}}}/*.auto"
+                                for base in (root / "data" / "AUTO", root / "AUTO", root)])
+            cache[split] = [rec for f in files for rec in rd.read_ccgbank_auto(f)]
+        if split == "train":
+            return cache[split]
+        known = {t for r in read(lang, "train") for t in r["tags"]}
+        return rd.map_unseen_tags(cache[split], known)
+
+    return _collect(task, languages, read, "local")
+
+
+def ccg_labels(data: SplitData) -> tuple[str, ...]:
+    """The CCG label set: the supertags of the English train split (sorted) + the unknown tag."""
+    train = data.get(("en", "train"))
+    if not train:
+        raise ValueError("ccg: the label set comes from the train split, which is missing")
+    return (*sorted({t for r in train for t in r["tags"]} - {rd.CCG_UNKNOWN}), rd.CCG_UNKNOWN)
+
+
+register(Task(
+    name="ccg",
+    type=TaskType.TAGGING,
+    languages=("en",),
+    splits={"en": ("train", "dev", "test")},
+    hub=None,  # CCGbank (LDC2005T13) is licensed: local files only
+    load_local=_ccg_local,
+    description="CCG supertagging on CCGbank (LDC2005T13, local files only): root = the release "
+    "folder (data/AUTO/<section>/wsj_*.auto; also AUTO/<section>/ or <section>/ folders); "
+    "train = sections 02-21, dev = 00, test = 23; labels = train's supertags + '<unk>' for "
+    "dev/test categories unseen in train; per-token accuracy.",
+    extra={"role": "intermediate", "metrics": ("acc",), "labels_from_data": ccg_labels,
+           "never_predict": (rd.CCG_UNKNOWN,)},  # an unseen gold category is always an error
+))
+
+
+# --------------------------------------------------------------------------- XTREME: retrieval
 # --------------------------------------------------------------------------- XTREME: retrieval
 
 
@@ -865,7 +974,7 @@ def _tatoeba_local(task: Task, root: Path, languages: Sequence[str]) -> SplitDat
     root = Path(root)
 
     def read(lang: str, split: str) -> Records:
-        code = TATOEBA_ISO3[lang]
+        code = task.extra["iso3"][lang]
         stem = f"tatoeba.{code}-eng"
         src = _find(root, f"{stem}.{code}", f"data/tatoeba/v1/{stem}.{code}", f"v1/{stem}.{code}")
         eng = _find(src.parent, f"{stem}.eng")
@@ -882,7 +991,7 @@ def _bitext_rows(ds: Any, prefix: str) -> Records:
 
 def _tatoeba_hub(task: Task, languages: Sequence[str]) -> SplitData:
     def read(lang: str, split: str) -> Records:
-        ds = hub_load(task.hub, "test", config=f"{TATOEBA_ISO3[lang]}-eng")
+        ds = hub_load(task.hub, "test", config=f"{task.extra['iso3'][lang]}-eng")
         return _bitext_rows(ds, f"{lang}-")
 
     return _collect(task, languages, read, "hub")
@@ -897,8 +1006,8 @@ register(Task(
     load_hub=_tatoeba_hub,
     load_local=_tatoeba_local,
     description="Tatoeba (LASER v1 test sets, up to 1000 aligned pairs per language) in XTREME's "
-    "36 languages (XTREME-R's 5 extra: TATOEBA_XTREME_R_ISO3).",
-    extra={"role": "retrieval", "iso3": TATOEBA_ISO3},
+    "36 languages; top-1 accuracy of cosine nearest neighbours. XTREME-R's 41: task tatoeba_r.",
+    extra={"role": "retrieval", "retrieval": "pairs", "iso3": TATOEBA_ISO3},
 ))
 
 
@@ -907,21 +1016,12 @@ def _bucc_local(task: Task, root: Path, languages: Sequence[str]) -> SplitData:
 
     def read(lang: str, split: str) -> Records:
         try:
-            src, en, gold = rd.bucc_files(root, lang, split)
+            corpus = rd.read_bucc_corpus(root, lang, split)
         except FileNotFoundError as e:
             raise _Missing([e]) from None
-        return rd.read_bucc_pairs(src, en, gold)
+        return rd.bucc_mining_records(corpus, lang)
 
     return _collect(task, languages, read, "local")
-
-
-def _bucc_hub(task: Task, languages: Sequence[str]) -> SplitData:
-    def read(lang: str, split: str) -> Records:
-        if split != "test":  # the hub copy holds the gold pairs of BUCC's training set only
-            raise _Missing([f"{task.hub.path} has no {split} (BUCC sample) split"])
-        return _bitext_rows(hub_load(task.hub, "test", config=f"{lang}-en"), f"{lang}-")
-
-    return _collect(task, languages, read, "hub")
 
 
 register(Task(
@@ -929,13 +1029,16 @@ register(Task(
     type=TaskType.RETRIEVAL,
     languages=BUCC_LANGUAGES,
     splits={lang: ("dev", "test") for lang in BUCC_LANGUAGES},
-    hub=BUCC_HUB,  # config = <lang>-en, split test (gold pairs of the BUCC training set)
-    load_hub=_bucc_hub,
+    # No hub loader: mining F1 needs BUCC's full sentence sets, and the hub copies
+    # (mteb/bucc-bitext-mining, google/xtreme bucc18.<lang>) hold only the gold pairs.
     load_local=_bucc_local,
-    description="BUCC 2018 parallel sentence mining; dev = sample, test = training set (as in "
-    "XTREME). The records are the gold pairs only: mining proper and its F1 need the full "
-    "candidate sets, see xstilts.tasks.readers.read_bucc_corpus(root, lang, split).",
-    extra={"role": "retrieval"},
+    description="BUCC 2018 parallel sentence mining (de/fr/ru/zh -> en) as XTREME scores it: "
+    "margin-based mining over both full sentence sets, F1 against the gold pairs with the "
+    "threshold chosen on dev (= BUCC sample) and applied to test (= BUCC training set, as in "
+    "XTREME: the official test gold is not public). Local files only (the hub copies hold only "
+    "the gold pairs).",
+    extra={"role": "retrieval", "retrieval": "mining",
+           "metrics": ("f1", "precision", "recall")},
 ))
 
 
@@ -993,6 +1096,9 @@ LAYOUT: dict[str, str] = {
     "sst2": "train.tsv, dev.tsv (GLUE SST-2/)",
     "anli": "R1..R3/{train,dev}.jsonl (anli_v1.0/)",
     "squad": "train-v1.1.json, dev-v1.1.json",
+    "squad2": "train-v2.0.json, dev-v2.0.json",
+    "snli": "snli_1.0_{train,dev}.jsonl (snli_1.0/)",
+    "ccg": "data/AUTO/<section>/wsj_*.auto (CCGbank release; or AUTO/<section>/, <section>/)",
     "hellaswag": "hellaswag_{train,val}.jsonl (repo data/)",
     "commonsenseqa": "{train,dev}_rand_split.jsonl",
     "cosmosqa": "train.csv, valid.csv (repo data/)",
@@ -1007,6 +1113,7 @@ LAYOUT: dict[str, str] = {
     "udpos": "**/<treebank>-ud-{train,dev,test}.conllu (any depth, e.g. ud-treebanks-v2.7/UD_*/)",
     "panx": "<lang>/{train,dev,test} (XTREME's per-language panx archives, 'lang:token\\ttag')",
     "tatoeba": "tatoeba.<iso3>-eng.{<iso3>,eng} (LASER data/tatoeba/v1/)",
-    "bucc": "<lang>-en/<lang>-en.{sample,training}.{<lang>,en,gold} (BUCC 2018 archives)",
+    "bucc": "<lang>-en/<lang>-en.{sample,training}.{<lang>,en,gold} (BUCC 2018 archives; also "
+    "XTREME's renamed <lang>-en.{dev,test}.*)",
     "xcopa": "data/<lang>/{val,test}.<lang>.jsonl; en: COPA/{train,val}.jsonl (or ../COPA/)",
 }

@@ -1,0 +1,18 @@
+"""Stage study@<name>: one research study's analysis (xstilts.studies) on the pipeline's metric
+files; writes reports/studies/<name>.{md,json,png,csv} and one MLflow parent run."""
+
+import argparse
+from pathlib import Path
+
+from xstilts.cli import choice, stage_setup
+from xstilts.studies import run_study
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("study")
+    ap.add_argument("--out", default="reports/studies", help="output folder")
+    ap.add_argument("--no-mlflow", action="store_true", help="skip the MLflow run")
+    args = ap.parse_args()
+    p = stage_setup(f"study@{args.study}")
+    choice(args.study, p.studies.run, "study")
+    run_study(p, args.study, Path(args.out), log=not args.no_mlflow)

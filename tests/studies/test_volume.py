@@ -1,0 +1,140 @@
+"""Study 1: nested subsets; the analysis on fabricated curves with a known slope; the volume
+stages in-process on a tiny random encoder (zero-shot rule, subset sizes, file formats)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.studies.fabricate import ROOT, params, write_eval
+from xstilts.params import ParamsError, parse_params
+from xstilts.studies import volume
+
+SLOPE = 0.05  # score points per intermediate training example
+
+
+def test_nested_subsets_are_nested_and_deterministic():
+    n = 97
+    subsets = [volume.nested_subset(n, f, seed=3) for f in (0.01, 0.1, 0.25, 0.5, 1.0)]
+    assert [len(s) for s in subsets] == [1, 10, 24, 48, 97]
+    for small, big in zip(subsets, subsets[1:], strict=False):
+        assert set(small) < set(big)
+    assert subsets[-1] == list(range(n))
+    assert volume.nested_subset(n, 0.25, seed=3) == subsets[2]
+    assert volume.nested_subset(n, 0.25, seed=4) != subsets[2]
+    assert subsets[1] != list(range(10))  # a random subset, not the head of the split
+    with pytest.raises(ValueError):
+        volume.nested_subset(n, 0.0, 0)
+
+
+def _fabricate_curves(p, tmp_path, n_full=400):
+    root, ev = tmp_path / "volume", tmp_path / "eval"
+    v = p.studies.volume
+    for itask in v.itasks:
+        for f in v.fractions:
+            n = round(f * n_full)
+            for target in v.targets:
+                for seed in p.seeds:
+                    out = volume.eval_file(itask, str(f), target, seed, root)
+                    rec = {"metric": "acc", "train_examples": n, "fraction": f,
+                           "languages": {"en": {"acc": 60 + SLOPE * n},
+                                         "de": {"acc": 40 + SLOPE * n},
+                                         "sw": {"acc": 30 + 2 * SLOPE * n}}}
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_text(json.dumps(rec))
+    for target in v.targets:
+        write_eval(ev, "none", target, 0, "acc", {"en": 60.0, "de": 40.0, "sw": 30.0})
+    return root, ev
+
+
+def test_analysis_recovers_a_perfect_linear_curve(tmp_path):
+    p = params({"run": ["volume"], "volume": {
+        "itasks": ["cldr_currency"], "targets": ["xcat_pair", "xcat_choice"],
+        "fractions": [0.1, 0.25, 0.5, 1.0]}})
+    root, ev = _fabricate_curves(p, tmp_path)
+    res = volume.analyse(p, tmp_path / "out", root, ev)
+    curve = res.metrics["curves"]["cldr_currency/xcat_pair/de"]
+    assert curve == {"0": 40.0, "40": 42.0, "100": 45.0, "200": 50.0, "400": 60.0}
+    for lang, slope in (("de", SLOPE), ("sw", 2 * SLOPE), ("avg_non_en", 1.5 * SLOPE)):
+        s = res.metrics["stats"][f"cldr_currency/xcat_choice/{lang}"]
+        assert s["corr"]["pearson"] == pytest.approx(1.0)
+        assert s["corr"]["spearman"] == pytest.approx(1.0)
+        assert s["fit"]["slope"] == pytest.approx(slope) and s["fit"]["n"] == 5
+    md = (tmp_path / "out" / "volume.md").read_text()
+    assert "| de | 40.0 | 42.0 | 45.0 | 50.0 | 60.0 | 5 | 1.00 [+1.00, +1.00]" in md
+    assert (tmp_path / "out" / "volume.png").stat().st_size > 0
+
+
+def test_missing_fraction_is_an_error(tmp_path):
+    p = params({"run": ["volume"], "volume": {
+        "itasks": ["cldr_currency"], "targets": ["xcat_pair"], "fractions": [0.1, 0.5]}})
+    root, ev = _fabricate_curves(p, tmp_path)
+    p2 = params({"run": ["volume"], "volume": {
+        "itasks": ["cldr_currency"], "targets": ["xcat_pair"], "fractions": [0.1, 0.3]}})
+    with pytest.raises(FileNotFoundError, match="fraction 0.3"):
+        volume.analyse(p2, tmp_path / "out", root, ev)
+
+
+def test_switch_validation():
+    with pytest.raises(ParamsError, match="volume.itasks must be"):
+        params({"volume": {"itasks": ["cldr_region"], "targets": ["xcat_pair"]}})
+    with pytest.raises(ParamsError, match="give volume.itasks"):
+        params({"run": ["volume"]})
+    with pytest.raises(ParamsError, match="unknown study"):
+        params({"run": ["volumes"]})
+    with pytest.raises(ParamsError, match="not a trained task"):
+        params({"run": ["volume"], "volume": {"itasks": ["none"], "targets": ["xcat_pair"]}})
+    with pytest.raises(ParamsError, match="repeated value"):
+        params({"volume": {"fractions": [0.5, 0.50]}})
+    with pytest.raises(ParamsError, match="studies.volume.fractions"):
+        params({"volume": {"fractions": [0.0]}})
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_encoder_dir):
+    """Prepared data + trimmed tiny base model in a temporary working directory."""
+    from xstilts import data, phases
+
+    tmp = tmp_path_factory.mktemp("volume")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["model"].update(source="hub", name=str(tiny_encoder_dir), trim_vocab=True)
+    raw["tracking"]["uri"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    raw["runtime"]["bf16"] = False
+    raw["intermediate"]["tasks"] = ["none", "cldr_region"]
+    raw["intermediate"]["hparams"] = {"none": None, "cldr_region": {"epochs": 1, "max_length": 32}}
+    raw["target"]["tasks"] = ["xcat_pair"]
+    raw["target"]["hparams"] = {"xcat_pair": {"epochs": 1, "max_length": 48, "batch_size": 16}}
+    raw["tasks"] = {t: {"source": "embedded", "max_train": 40, "max_eval": 8}
+                    for t in ["cldr_region", "xcat_pair"]}
+    raw["evaluate"]["retrieval_tasks"] = []
+    raw["studies"] = {"run": ["volume"], "volume": {
+        "itasks": ["cldr_region"], "targets": ["xcat_pair"], "fractions": [0.25, 1.0]}}
+    p = parse_params(yaml.safe_dump(raw))
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp)
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name, src in p.tasks.items():
+        data.prepare_task(name, src, phases.DATA / name)
+    phases.prepare_base_model(p)
+    yield tmp, p
+    mp.undo()
+
+
+def test_volume_stages_train_on_the_subset_and_read_only_english(workdir):
+    from xstilts import data
+
+    tmp, p = workdir
+    data.READ_LOG.clear()
+    r = volume.run_volume_intermediate(p, "cldr_region", "0.25", 0)
+    assert r["train_examples"] == 10 and r["train_examples_full"] == 40
+    volume.run_volume_target(p, "cldr_region", "0.25", "xcat_pair", 0)
+    assert {lang for (_, lang, _, purpose) in data.READ_LOG} == {"en"}
+    ev = volume.run_volume_evaluate(p, "cldr_region", "0.25", "xcat_pair", 0)
+    assert ev["train_examples"] == 10 and "sw" in ev["languages"]
+    saved = json.loads(Path(tmp / volume.eval_file("cldr_region", "0.25", "xcat_pair", 0))
+                       .read_text())
+    assert saved["metric"] == "acc" and saved["fraction"] == 0.25
+    assert (tmp / volume.intermediate_dir("cldr_region", "0.25", 0) / "run.json").is_file()
