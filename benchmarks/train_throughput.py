@@ -142,17 +142,79 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_ours(model_dir: Path, data: dict, bs: int) -> dict:
+VARIANTS = {  # ablations of our loop: each switches one optimisation off
+    "default": "all optimisations on (what the pipeline runs)",
+    "fp32": "no bf16 autocast (runtime.bf16: false)",
+    "foreach": "foreach AdamW instead of the fused kernel (runtime.fused_optimizer: false)",
+    "random_batches": "random batches (no length grouping), still dynamic padding",
+    "pad_max_length": "every batch padded to max_length 128 (no dynamic padding)",
+    "no_feature_cache": "tokenize at every call (no in-memory/disk feature cache)",
+    "eval_unsorted": "evaluation batches in data order (not length-sorted)",
+    "eval_no_grad": "evaluation under torch.no_grad instead of torch.inference_mode",
+    "one_thread": "torch.set_num_threads(1) instead of the CPU count",
+}
+
+
+def _apply_variant(variant: str, T) -> None:
+    """Monkeypatch one optimisation off (the benchmark's ablations)."""
+    import random
+
+    import torch
+
+    import xstilts.evaluation as E
+    from xstilts import feature_cache, features
+
+    if variant == "random_batches":
+        def unsorted(rows, batch_size, seed, shuffle=True):
+            idx = list(range(len(rows)))
+            if shuffle:
+                random.Random(seed).shuffle(idx)
+            return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+        T.length_grouped_batches = unsorted
+    elif variant == "pad_max_length":
+        def padded(rows, pad_id):
+            out = features.collate(rows, pad_id)
+            extra = MAX_LEN - out["input_ids"].shape[-1]
+            if extra > 0:
+                pad = torch.nn.functional.pad
+                out["input_ids"] = pad(out["input_ids"], (0, extra), value=pad_id)
+                out["attention_mask"] = pad(out["attention_mask"], (0, extra), value=0)
+                if out.get("labels") is not None and out["labels"].dim() == 2:
+                    out["labels"] = pad(out["labels"], (0, extra), value=features.IGNORE)
+            return out
+        T.collate = padded
+    elif variant == "no_feature_cache":
+        feature_cache.configure(None)
+        feature_cache.cached = lambda key, compute: compute()
+    elif variant == "eval_unsorted":
+        real = E.length_grouped_batches
+
+        def in_order(rows, batch_size, seed, shuffle=True):
+            if shuffle:
+                return real(rows, batch_size, seed, shuffle)
+            return [list(range(i, min(i + batch_size, len(rows))))
+                    for i in range(0, len(rows), batch_size)]
+        E.length_grouped_batches = in_order
+    elif variant == "eval_no_grad":
+        E._forward_all = torch.no_grad()(E._forward_all.__wrapped__)
+    elif variant == "one_thread":
+        torch.set_num_threads(1)
+
+
+def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") -> dict:
     from datasets import Dataset
 
     import xstilts.train as T
-    from xstilts.evaluation import score_split
+    from xstilts import evaluation
     from xstilts.features import featurize, length_grouped_batches
     from xstilts.modeling import TaskModel, load_encoder
     from xstilts.params import RuntimeParams, TrainHParams
     from xstilts.tasks import get_task
 
-    device, bf16 = T.setup_runtime(RuntimeParams(device="cpu", bf16=True))
+    rt = RuntimeParams(device="cpu", bf16=variant != "fp32",
+                       fused_optimizer=variant != "foreach", feature_cache=None)
+    device, bf16 = T.setup_runtime(rt)
+    _apply_variant(variant, T)
     task = get_task("xcat_pair")
     encoder, tok = load_encoder(model_dir)
     model = TaskModel(encoder, task, "mean", 0.1)
@@ -175,14 +237,18 @@ def worker_ours(model_dir: Path, data: dict, bs: int) -> dict:
     T.score_split = real
     train_time = total - dev_time[0]
 
-    t0 = time.perf_counter()
-    rows = featurize(task, train_ds, tok, MAX_LEN, hp.stride, train=True)
+    from xstilts.features import _featurize
+
+    t0 = time.perf_counter()  # tokenizing the train set once, uncached (for reference)
+    rows = _featurize(task, train_ds, tok, MAX_LEN, hp.stride, True)
     featurize_time = time.perf_counter() - t0
     order = length_grouped_batches(rows, bs, seed=0)  # what train_task used (seed*1000+epoch)
     shapes = [(len(b), max(len(rows[i]["input_ids"]) for i in b)) for b in order]
 
-    t0 = time.perf_counter()
-    score_split(model, task, eval_ds, tok, "en", MAX_LEN, hp.stride, EVAL_BATCH, device, bf16)
+    featurize(task, eval_ds, tok, MAX_LEN, hp.stride, train=False)  # as every other config
+    t0 = time.perf_counter()  # (the Trainer configs tokenize before their timers, too)
+    evaluation.score_split(model, task, eval_ds, tok, "en", MAX_LEN, hp.stride, EVAL_BATCH,
+                           device, bf16)
     eval_time = time.perf_counter() - t0
     return {"train_s": train_time, "dev_eval_s": dev_time[0], "featurize_s": featurize_time,
             "eval_s": eval_time, "shapes": shapes, "config": encoder.config.to_dict(),
@@ -247,19 +313,19 @@ def run_worker(ns) -> None:
     data = json.loads(Path(ns.data).read_text())
     model_dir = Path(ns.model)
     if ns.worker == "ours":
-        res = worker_ours(model_dir, data, ns.batch_size)
+        res = worker_ours(model_dir, data, ns.batch_size, ns.variant)
     else:
         res = worker_trainer(model_dir, data, ns.batch_size, good=ns.worker == "B")
     print("RESULT " + json.dumps(res), flush=True)
 
 
 # ----------------------------------------------------------------------------- driver
-def spawn(cfg: str, model_dir: Path, data_path: Path, bs: int) -> dict:
+def spawn(cfg: str, model_dir: Path, data_path: Path, bs: int, variant: str = "default") -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     if PYDEPS.is_dir():  # accelerate (needed by Trainer) installed with pip --target here
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PYDEPS), env.get("PYTHONPATH")]))
     cmd = [sys.executable, __file__, "--worker", cfg, "--model", str(model_dir),
-           "--data", str(data_path), "--batch-size", str(bs)]
+           "--data", str(data_path), "--batch-size", str(bs), "--variant", variant]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
     if p.returncode or not line:
@@ -285,7 +351,8 @@ def measure(model_dir: Path, data: dict, data_path: Path, ns, peak: dict) -> lis
                   f"({n_train / out['train_s']:.1f} ex/s)  eval {out['eval_s']:.2f}s  "
                   f"rss {out['rss_mb']:.0f} MB", flush=True)
     med = statistics.median
-    lines = [f"model: {model_dir.name} (vocab {json.loads((model_dir / 'config.json').read_text())['vocab_size']}), "
+    vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
+    lines = [f"model: {model_dir.name} (vocab {vocab}), "
              f"train {n_train} pairs x 1 epoch, batch {ns.batch_size}, {n_tok} non-pad tokens "
              f"({n_tok / n_train:.1f}/pair), eval {n_eval} pairs batch {EVAL_BATCH}, "
              f"threads {os.cpu_count()}, runs {ns.runs} (medians)",
@@ -301,20 +368,52 @@ def measure(model_dir: Path, data: dict, data_path: Path, ns, peak: dict) -> lis
         rss = med(x["rss_mb"] for x in rs)
         summary[cfg] = {"train": tr, "eval": ev, "gflops": fl}
         lines.append(f"| {cfg} | {tr:.1f} | {tr * n_tok / n_train:.0f} | {ev:.1f} | {rss:.0f} | "
-                     f"{fl:.1f} | {100 * fl / peak['bf16']:.1f}% | {100 * fl / peak['fp32']:.1f}% |")
+                     f"{fl:.1f} | {100 * fl / peak['bf16']:.1f}% | "
+                     f"{100 * fl / peak['fp32']:.1f}% |")
     for base in ("A", "B"):
         rt = med(res["ours"][i]["train_s"] and (res[base][i]["train_s"] / res["ours"][i]["train_s"])
                  for i in range(ns.runs))
         re_ = med(res[base][i]["eval_s"] / res["ours"][i]["eval_s"] for i in range(ns.runs))
         lines.append(f"ours/{base}: train {rt:.2f}x, eval {re_:.2f}x (median of per-run ratios)")
     o = res["ours"]
-    lines.append(f"ours detail (median): dev eval inside train_task {med(x['dev_eval_s'] for x in o):.2f}s "
+    dev_s = med(x["dev_eval_s"] for x in o)
+    lines.append(f"ours detail (median): dev eval inside train_task {dev_s:.2f}s "
                  f"(subtracted), featurize {med(x['featurize_s'] for x in o):.2f}s (included)")
     return lines
 
 
+def ablate(model_dir: Path, data: dict, data_path: Path, ns) -> list[str]:
+    """Our loop with each optimisation off in turn: medians over `ns.runs` fresh processes."""
+    names = ["default"] + [v.strip() for v in ns.variants.split(",") if v.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"--variants: unknown {unknown}; choose from {sorted(VARIANTS)}")
+    n_train, n_eval = len(data["train"]), len(data["eval"])
+    res: dict[str, list[dict]] = {v: [] for v in names}
+    for r in range(ns.runs):
+        for v in names:  # interleaved, so drifts of the machine hit every variant alike
+            out = spawn("ours", model_dir, data_path, ns.batch_size, v)
+            res[v].append(out)
+            print(f"[ablate {r + 1}/{ns.runs}] {v:16s} train {n_train / out['train_s']:.1f} ex/s"
+                  f"  eval {n_eval / out['eval_s']:.1f} ex/s", flush=True)
+    med = statistics.median
+    base_tr = med(n_train / x["train_s"] for x in res["default"])
+    base_ev = med(n_eval / x["eval_s"] for x in res["default"])
+    lines = [f"ablations of our loop on {model_dir.name} (medians of {ns.runs} runs; effect = "
+             "default / variant, >1: the optimisation helps)",
+             "| variant | what is switched off | train ex/s | eval ex/s | effect on train | "
+             "effect on eval |", "|---|---|---|---|---|---|"]
+    for v in names:
+        tr = med(n_train / x["train_s"] for x in res[v])
+        ev = med(n_eval / x["eval_s"] for x in res[v])
+        lines.append(f"| {v} | {VARIANTS[v]} | {tr:.1f} | {ev:.1f} | {base_tr / tr:.2f}x | "
+                     f"{base_ev / ev:.2f}x |")
+    return lines
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--examples", type=int, default=640)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -324,7 +423,14 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true",
                     help="with --trim-vocab: measure only the trimmed model")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (64 pairs, 1 run)")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also run our loop with each optimisation switched off in turn "
+                         "(on the last model measured) and print each one's effect")
+    ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "default"),
+                    help="with --ablate: comma-separated subset of " + ", ".join(VARIANTS))
     ap.add_argument("--worker", choices=["ours", "A", "B"], help=argparse.SUPPRESS)
+    ap.add_argument("--variant", default="default", choices=list(VARIANTS),
+                    help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ns = ap.parse_args()
@@ -353,6 +459,8 @@ def main() -> None:
               f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s"]
     for m in models:
         report += [""] + measure(m, data, data_path, ns, peak)
+    if ns.ablate:
+        report += [""] + ablate(models[-1], data, data_path, ns)
     print("\n" + "\n".join(report))
 
 

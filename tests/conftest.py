@@ -37,3 +37,14 @@ def tiny_encoder_dir(tmp_path_factory, xlmr_tokenizer) -> Path:
     model.save_pretrained(out, safe_serialization=True)
     xlmr_tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _no_feature_cache_between_tests():
+    """Each test starts without a feature-cache folder (a test that sets one up through
+    `setup_runtime` in a temporary project must not leave it to the next test)."""
+    from xstilts import feature_cache
+
+    feature_cache.configure(None)
+    yield
+    feature_cache.configure(None)

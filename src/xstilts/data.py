@@ -2,7 +2,8 @@
 
 Layout: `data/prepared/<task>/<lang>/<split>/` (HF datasets `save_to_disk`). Every read goes
 through `load_split`, which enforces the zero-shot rule: outside the evaluate stage only
-English splits may be read.
+English splits may be read (one exception: purpose "multilingual_train", the train splits of
+study 2's multilingual intermediate tasks).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from xstilts.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
 
-Purpose = Literal["train", "select", "evaluate", "vocabulary"]
+# "multilingual_train": study 2's multilingual intermediate training (xstilts.studies.multilingual)
+# reads the train split of an intermediate task in a non-English language; nothing else may.
+Purpose = Literal["train", "select", "evaluate", "vocabulary", "multilingual_train"]
 TRAIN_LANG = "en"
 
 # Every split read in this process, as (task, lang, split, purpose): the zero-shot audit trail.
@@ -142,11 +145,20 @@ def split_dir(data_root: Path, task: str, lang: str, split: str) -> Path:
 
 
 def load_split(data_root: Path, task: str, lang: str, split: str, purpose: Purpose) -> Dataset:
-    """One prepared split. Training and model selection may only read English."""
+    """One prepared split. Training and model selection may only read English; the one
+    exception, purpose "multilingual_train", reads train splits (any language) of tasks that
+    are not targets (study 2's multilingual intermediate data), never dev or test."""
     if purpose in ("train", "select") and lang != TRAIN_LANG:
         raise ZeroShotViolation(
             f"{purpose} may only read English splits; asked for {task}/{lang}/{split}"
         )
+    if purpose == "multilingual_train":
+        role = get_task(task).extra.get("role") if split == "train" else None
+        if split != "train" or role == "target":
+            raise ZeroShotViolation(
+                f"multilingual intermediate training reads only the train split of an "
+                f"intermediate task; asked for {task}/{lang}/{split}"
+                + (f" ({task!r} is a target task)" if role == "target" else ""))
     path = split_dir(data_root, task, lang, split)
     if not path.is_dir():
         raise FileNotFoundError(f"prepared split not found: {path} (run `dvc repro` for the data)")

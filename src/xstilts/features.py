@@ -13,7 +13,7 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from xstilts import qa
+from xstilts import feature_cache, qa
 from xstilts.tasks import Task, TaskType
 
 IGNORE = -100
@@ -21,7 +21,19 @@ IGNORE = -100
 
 def featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
               doc_stride: int = 64, train: bool = True) -> list[dict]:
-    """Token features for every example of `ds` (one or more features per example for QA)."""
+    """Token features for every example of `ds` (one or more features per example for QA).
+
+    Tokenized once per (data, tokenizer, task, max length, stride, mode): later calls in the
+    process, and in later stages through `runtime.feature_cache`, reuse the rows
+    (`xstilts.feature_cache`). Callers must not modify the rows they get.
+    """
+    key = feature_cache.feature_key(task, ds, tokenizer, max_length, doc_stride, train)
+    return feature_cache.cached(
+        key, lambda: _featurize(task, ds, tokenizer, max_length, doc_stride, train))
+
+
+def _featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
+               doc_stride: int, train: bool) -> list[dict]:
     ds = ds[:] if len(ds) else {k: [] for k in ds.column_names}  # columns as plain lists
     t = task.type
     if t == TaskType.CLASSIFICATION:

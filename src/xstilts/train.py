@@ -1,6 +1,6 @@
 """The training loop: English train set, model selection on the English dev set.
 
-Dynamic padding with length-grouped batches, AdamW (foreach), linear warmup/decay, optional
+Dynamic padding with length-grouped batches, AdamW (fused kernel), linear warmup/decay, optional
 bf16 autocast, several dev evaluations per epoch; the best dev state is kept and restored.
 One loop serves a single task and a mixture of tasks on one encoder (`train_mixture`: each
 batch from one member, members proportional to min(size, cap), selection on the mean of the
@@ -22,6 +22,7 @@ import torch
 from datasets import Dataset
 from transformers import get_linear_schedule_with_warmup
 
+from xstilts import distributed, feature_cache
 from xstilts.evaluation import autocast, score_split
 from xstilts.features import collate, featurize, length_grouped_batches
 from xstilts.modeling import MultiTaskModel, TaskModel
@@ -33,6 +34,17 @@ from xstilts.tasks import Task
 log = logging.getLogger(__name__)
 
 
+_FUSED = True  # runtime.fused_optimizer (set by setup_runtime)
+
+
+def optimizer_kernel(device: torch.device) -> dict[str, bool]:
+    """AdamW's implementation: the fused kernel (one pass over each parameter; on CPU it
+    halves the optimizer step of a large embedding matrix) when asked for, else foreach."""
+    if _FUSED and device.type in ("cpu", "cuda"):
+        return {"fused": True}
+    return {"foreach": True}
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -40,7 +52,14 @@ def set_seed(seed: int) -> None:
 
 
 def setup_runtime(rt: RuntimeParams) -> tuple[torch.device, bool]:
-    """(device, use_bf16) from runtime params; threads set from the CPU count."""
+    """(device, use_bf16) from runtime params; threads set from the CPU count; the optimizer
+    kernel and the tokenized-feature cache as the params say."""
+    global _FUSED
+    _FUSED = rt.fused_optimizer
+    feature_cache.configure(rt.feature_cache)
+    if distributed.active():  # a DDP rank: its own device; threads set by distributed.init
+        device = distributed.device()
+        return device, rt.bf16 and (device.type != "cuda" or torch.cuda.is_bf16_supported())
     if rt.device == "cuda" or (rt.device == "auto" and torch.cuda.is_available()):
         device = torch.device("cuda")
         bf16 = rt.bf16 and torch.cuda.is_bf16_supported()
@@ -165,18 +184,24 @@ def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
            hp: TrainHParams, seed: int, device: torch.device, bf16: bool, cap: int | None,
            eval_batch_size: int, on_eval: Callable[[dict], None] | None, desc: str,
            checkpoint: Checkpointer | None) -> TrainResult:
+    """The loop of `train_task` / `train_mixture`. Under DDP (`xstilts.distributed.active()`)
+    every rank walks the same batch schedule and trains on its share of each batch; rank 0
+    scores the dev set (the scores are broadcast, so every rank selects alike) and alone
+    keeps the best state, saves checkpoints and calls `on_eval`."""
     mixture = isinstance(model, MultiTaskModel)
     schedule = BatchSchedule([m.rows for m in members], hp.batch_size, seed, cap)
     batches_per_epoch = schedule.per_epoch
     total = max(1, round(batches_per_epoch * hp.epochs))
     eval_every = max(1, batches_per_epoch // hp.evals_per_epoch)
     model.to(device)
+    ddp = distributed.wrap(model, mixture) if distributed.active() else None
+    main = distributed.is_main()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": hp.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=hp.lr, foreach=True,
+        lr=hp.lr, **optimizer_kernel(device),
     )
     sched = get_linear_schedule_with_warmup(opt, round(hp.warmup_ratio * total), total)
     metric = "avg" if mixture else members[0].task.metric
@@ -186,8 +211,11 @@ def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
     running: list[float] = []
     member_loss: dict[str, list[float]] = {m.task.name: [] for m in members}
     if checkpoint is not None:
-        checkpoint.drop_stale()
-        found = checkpoint.load()
+        found = None
+        if main:
+            checkpoint.drop_stale()
+            found = checkpoint.load()
+        found = distributed.broadcast(found)  # rank 0's state on every rank (one process: as is)
         if found is not None:
             meta, tensors, best_state = found
             _restore(meta, tensors, model, opt, sched, schedule)
@@ -195,19 +223,33 @@ def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
             best.best_score, best.best_step = meta["best_score"], meta["best_step"]
             best.history, best.resumed_from = meta["history"], step
             for point in best.history:  # the new tracking run gets the whole dev curve
-                if on_eval:
+                if on_eval and main:
                     on_eval(point)
-    bar = progress(total=total, initial=step, desc=desc, unit="step")
+    bar = progress(total=total, initial=step, desc=desc, unit="step",
+                   **({} if main else {"disable": True}))
     while step < total:
         i, idx = schedule.next()
         member = members[i]
-        model.train()
+        weight = 1.0
+        if ddp is not None:  # this rank's rows; dropout seeded by (seed, step, rank)
+            idx, weight = distributed.shard(idx)
+            torch.manual_seed(distributed.step_seed(seed, step))
+            ddp.train()
+        else:
+            model.train()
         batch = collate([member.rows[j] for j in idx], tokenizer.pad_token_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast(device, bf16):
-            logits = member.model(batch)
+            if ddp is None:
+                logits = member.model(batch)
+            else:
+                logits = ddp(batch, member.task.name if mixture else None)
         loss = member.model.loss(logits, batch)
-        loss.backward()
+        if ddp is None:
+            loss.backward()
+        else:  # DDP averages the ranks' gradients: weighted, that of the global batch mean
+            (loss * weight).backward()
+            loss = distributed.all_sum(loss.detach() * (weight / distributed.world()))
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         opt.step()
         sched.step()
@@ -218,7 +260,11 @@ def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(running[-20:]):.4f}", refresh=False)
         if step % eval_every == 0 or step == total:
-            scores = _dev_scores(members, mixture, tokenizer, hp, eval_batch_size, device, bf16)
+            scores = None
+            if main:
+                scores = _dev_scores(members, mixture, tokenizer, hp, eval_batch_size, device,
+                                     bf16)
+            scores = distributed.broadcast(scores)  # one process: as is
             point = {"step": step, "epoch": step / batches_per_epoch,
                      "loss": float(np.mean(running)), **scores}
             if mixture:
@@ -227,12 +273,13 @@ def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
             member_loss = {n: [] for n in member_loss}
             best.history.append(point)
             log.info("%s step %d: dev %s", desc, step, scores)
-            if on_eval:
+            if on_eval and main:
                 on_eval(point)
             if scores[metric] > best.best_score:
                 best.best_score, best.best_step = scores[metric], step
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if checkpoint is not None and checkpoint.due(step) and step < total:
+                if main:  # the other ranks' model is never saved
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if checkpoint is not None and checkpoint.due(step) and step < total and main:
             tensors, meta = _capture(model, opt, sched, schedule)
             meta |= {"step": step, "running": running, "member_loss": member_loss,
                      "best_score": best.best_score, "best_step": best.best_step,

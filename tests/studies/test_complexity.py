@@ -99,4 +99,4 @@ def test_unknown_study_is_refused():
     from xstilts.studies import run_study
 
     with pytest.raises(KeyError, match="unknown study"):
-        run_study(params(), "scaling", log=False)
+        run_study(params(), "no_such_study", log=False)

@@ -31,6 +31,13 @@ studies:                        # research studies (xstilts.studies); stage stud
     targets: [xcat_pair, xcat_qa]
     subset_seed: 0
     include_baseline: true
+  scaling:                              # study 3 off: models: [] (its stages are empty)
+    models: []
+    itasks: [none, cldr_region]
+    targets: [xcat_pair]
+  multilingual:                         # study 2 off: variants: {} (its stages are empty)
+    variants: {}
+    targets: [xcat_qa]
 """
 
 

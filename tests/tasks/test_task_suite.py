@@ -43,6 +43,7 @@ SUITE = (
     "anli", "bucc", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "lareqa", "mewslix", "mlqa",
     "mnli", "panx", "pawsx", "qqp", "snli", "socialiqa", "squad", "squad2", "sst2", "tatoeba",
     "tatoeba_r", "tydiqa", "udpos", "xcopa", "xnli", "xquad",
+    "tydiqa_train", "squad_translate_train",  # study 2's multilingual intermediate QA data
 )  # fmt: skip
 
 
@@ -187,6 +188,25 @@ def _tydiqa(tmp: Path) -> dict:
     return load("tydiqa", tmp, ["ar"])
 
 
+def _tydiqa_train(tmp: Path) -> dict:
+    write_squad(tmp / "squad")  # English dev = SQuAD v1.1 dev
+    write(tmp / "tydiqa-goldp-v1.1-train.json", json.dumps(squad_doc([
+        ("Helsinki on Suomen pääkaupunki", [("finnish-1-0", "Mikä on pääkaupunki?", "Helsinki"),
+                                           ("finnish-2-0", "Minkä maan?", "Suomen")]),
+        ("Paris is big.", [("english-3-0", "What is big?", "Paris")]),
+    ]), ensure_ascii=False))
+    return load("tydiqa_train", tmp, ["fi"])
+
+
+def _translate_train(tmp: Path) -> dict:
+    write_squad(tmp)  # XTREME's download: squad/{train,dev}-v1.1.json + squad/translate-train/
+    write(tmp / "translate-train" / "squad.translate.train.en-de.json", json.dumps(squad_doc([
+        ("Paris ist die Hauptstadt Frankreichs.", [("q1", "Hauptstadt?", "Paris")]),
+        ("Der Nil fließt nach Norden.", [("q2", "Wohin?", "Norden"), ("q3", "Was?", "Nil")]),
+    ]), ensure_ascii=False))
+    return load("squad_translate_train", tmp / "translate-train", ["de"])
+
+
 # --------------------------------------------------------------------------- classification,
 # pair classification and multiple choice: accuracy
 
@@ -264,6 +284,8 @@ QA_CASES = {
     "mlqa": (_mlqa, ["de"], ("de", "test"), 2),
     "tydiqa": (_tydiqa, ["ar"], ("ar", "test"), 2),  # GoldP (shared tydiqa is the primary task)
     "xquad": ("xquad", ["de", "zh"], ("de", "test"), 1190),  # real
+    "tydiqa_train": (_tydiqa_train, ["fi"], ("fi", "train"), 2),  # study 2: non-English train
+    "squad_translate_train": (_translate_train, ["de"], ("de", "train"), 3),
 }
 
 

@@ -2,7 +2,9 @@
 
 `common` (tidy score table, bootstrap correlations, report sections, MLflow), `complexity`
 (study 4), `typology` (study 5), `volume` (study 1: nested subsets, its training stages and
-the analysis). `run_study(p, name, out_dir)` dispatches a stage `study@<name>`.
+the analysis), `multilingual` (study 2: multilingual intermediate data for QA), `scaling`
+(study 3: gain against parameter count per architecture family, its stages and a power law).
+`run_study(p, name, out_dir)` dispatches a stage `study@<name>`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ def run_study(p: Params, name: str, out_dir: Path = Path("reports/studies"),
     from xstilts.studies import common, complexity, typology, volume
 
     modules = {"complexity": complexity, "typology": typology, "volume": volume}
+    from xstilts.studies import multilingual  # study 2
+
+    modules["multilingual"] = multilingual
+    from xstilts.studies import scaling  # study 3
+
+    modules["scaling"] = scaling
     if name not in modules:
         raise KeyError(f"unknown study {name!r}; choose from {sorted(modules)}")
     result = modules[name].analyse(p, out_dir)

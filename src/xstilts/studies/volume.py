@@ -74,9 +74,10 @@ def _write_json(path: Path, obj: dict) -> None:
 
 
 def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, tracker, run: str,
-           desc: str, subset: tuple[float, int] | None = None) -> dict:
+           desc: str, subset: tuple[float, int] | None = None, train_ds=None) -> dict:
     """Train `task_name` on English from checkpoint `init` (on a nested subset of the train
-    split when `subset` = (fraction, subset_seed)); save to `out`."""
+    split when `subset` = (fraction, subset_seed); on `train_ds` when given, e.g. study 2's
+    multilingual train set); select on English dev; save to `out`."""
     from xstilts.data import load_split
     from xstilts.modeling import TaskModel, load_encoder
     from xstilts.tasks import get_task
@@ -87,7 +88,8 @@ def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, trac
     encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
     set_seed(seed)  # the fresh head's initialisation depends on the seed only
     model = TaskModel(encoder, task, p.model.pooling, hp.dropout)
-    train_ds = load_split(DATA, task_name, "en", "train", "train")
+    if train_ds is None:
+        train_ds = load_split(DATA, task_name, "en", "train", "train")
     n_full = len(train_ds)
     if subset is not None:
         train_ds = train_ds.select(nested_subset(n_full, subset[0], subset[1]))

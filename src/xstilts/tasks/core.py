@@ -171,6 +171,12 @@ class Task:
     def eval_languages(self) -> tuple[str, ...]:
         return tuple(lang for lang in self.languages if lang != "en")
 
+    @property
+    def train_languages(self) -> tuple[str, ...]:
+        """Languages with a train split: English for most tasks; several for the multilingual
+        intermediate data of study 2 (read only through `load_split(..., "multilingual_train")`)."""
+        return tuple(lang for lang in self.languages if self.has_split(lang, "train"))
+
     def has_split(self, lang: str, split: str) -> bool:
         return split in self.splits.get(lang, ())
 

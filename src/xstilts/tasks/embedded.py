@@ -559,6 +559,52 @@ def build_cldr_currency(seed: int = 0, *, n_train: int = 600, n_eval: int = 150)
     return data
 
 
+def build_cldr_qa(seed: int = 0, *, n_train: int = 300, n_eval: int = 150) -> SplitData:
+    """Span QA in every CLDR language (intermediate data of study 2, multilingual intermediate
+    training): the question is a country name, the context a list of 3-5 names joined with the
+    locale's list pattern -- the country's current legal-tender currency (the answer), one other
+    currency and 1-3 names of other categories (distinct, not the question's country).
+
+    Countries and the other names come from the train bucket (train) or the dev bucket (dev);
+    currencies from the train+dev buckets; never the test bucket, so no entity of a target's
+    test set appears. Each language samples its own examples (RNG per language): the data in
+    language L is native CLDR naming, not a translation of the English set.
+    """
+    tender = current_tender()
+    currencies = [e for e in entities("currency") if e.split != "test"]
+    by_code = {e.code: e for e in currencies}
+    data: SplitData = {}
+    for split, n in (("train", n_train), ("dev", n_eval)):
+        pools = _pools(split)
+        others = [c for c in CATEGORIES if c != "currency" and len(pools[c]) >= 2]
+        golds = [
+            (country, by_code[cur])
+            for country in entities("country", split)
+            for cur in tender.get(country.code, ())
+            if cur in by_code
+        ]
+        for lang in LANGUAGES:
+            rng = _rng(seed, "cldr_qa", split, lang)
+            order = golds[:]
+            rng.shuffle(order)  # cycled through: every country about equally often
+
+            def draw(i: int, order=order, rng=rng, pools=pools, others=others) -> tuple | None:
+                country, gold = order[i % len(order)]
+                own = set(tender.get(country.code, ()))
+                distractor = rng.choice([c for c in currencies if c.code not in own])
+                cats = rng.sample(others, rng.randint(1, 3))
+                fillers = [rng.choice([e for e in pools[c] if e is not country]) for c in cats]
+                members = [gold, distractor, *fillers]
+                rng.shuffle(members)
+                return (tuple(members), country, gold)
+
+            data[(lang, split)] = [
+                {"id": f"cldr_qa-{lang}-{split}-{i}", **_qa_render(combo, lang)}
+                for i, combo in enumerate(_sample_unique(n, draw))
+            ]
+    return data
+
+
 # --------------------------------------------------------------------------- registration
 
 _INTERMEDIATE_SPLITS = {"en": ("train", "dev")}
@@ -589,6 +635,19 @@ register(
         embedded=build_cldr_currency,
         description="Pick, among 4 English CLDR currency names, the current legal tender of an "
         "English CLDR country name (babel territory_currencies).",
+        extra={"role": "intermediate"},
+    )
+)
+register(
+    Task(
+        name="cldr_qa",
+        type=TaskType.SPAN_QA,
+        languages=LANGUAGES,
+        splits={lang: ("train", "dev") for lang in LANGUAGES},
+        embedded=build_cldr_qa,
+        description="Extract from a CLDR list-pattern-joined list of names (via babel) the "
+        "current legal-tender currency of the question's country; train/dev in all eight CLDR "
+        "languages (multilingual intermediate data of study 2; dev selection stays English).",
         extra={"role": "intermediate"},
     )
 )

@@ -798,6 +798,93 @@ register(Task(
 ))
 
 
+# --------------------------------------------------------------------------- multilingual QA
+# intermediate data (study 2, xstilts.studies.multilingual): train splits in several languages,
+# read only through load_split(..., "multilingual_train"); English dev (SQuAD v1.1 dev, the QA
+# targets' selection set) is the only selection set.
+
+TYDIQA_TRAIN_FILE = "tydiqa-goldp-v1.1-train.json"
+
+
+def _tydiqa_train_local(task: Task, root: Path, languages: Sequence[str]) -> SplitData:
+    root = Path(root)
+    cache: dict[str, list] = {}
+
+    def read(lang: str, split: str) -> Records:
+        if split == "dev":  # English only: SQuAD v1.1 dev
+            return rd.read_squad_json(_find(root, *_squad_candidates("dev")))
+        if not cache:
+            cache.update(rd.read_tydiqa_goldp_json(_find(root, TYDIQA_TRAIN_FILE,
+                                                         f"tydiqa/{TYDIQA_TRAIN_FILE}",
+                                                         f"../tydiqa/{TYDIQA_TRAIN_FILE}")))
+        if lang not in cache:
+            raise _Missing([f"{TYDIQA_TRAIN_FILE} ids starting with {TYDIQA_NAMES[lang]}"])
+        return cache[lang]
+
+    return _collect(task, languages, read, "local")
+
+
+def _tydiqa_train_hub(task: Task, languages: Sequence[str]) -> SplitData:
+    cache: dict[str, list] = {}
+
+    def read(lang: str, split: str) -> Records:
+        if split == "dev":
+            return _squad_rows(hub_load(SQUAD_HUB, "validation"))
+        if not cache:
+            for rec in _squad_rows(hub_load(task.hub, "train")):
+                cache.setdefault(rd.tydiqa_language(rec["id"]) or "?", []).append(rec)
+        if lang not in cache:
+            raise _Missing([f"{task.hub.path} train ids starting with {TYDIQA_NAMES[lang]}"])
+        return cache[lang]
+
+    return _collect(task, languages, read, "hub")
+
+
+register(Task(
+    name="tydiqa_train",
+    type=TaskType.SPAN_QA,
+    languages=TYDIQA_LANGUAGES,
+    splits={lang: ("train", "dev") if lang == "en" else ("train",) for lang in TYDIQA_LANGUAGES},
+    hub=HubSource("google-research-datasets/tydiqa", "secondary_task"),
+    load_hub=_tydiqa_train_hub,
+    load_local=_tydiqa_train_local,
+    description="TyDi QA GoldP v1.1 train set, native questions in 9 languages (split by the "
+    "language prefix of the ids): multilingual intermediate data (study 2); English dev = SQuAD "
+    "v1.1 dev. Never an evaluation set (tydiqa's test split is the GoldP dev set).",
+    extra={"role": "intermediate"},
+))
+
+TRANSLATE_TRAIN_LANGUAGES = XQUAD_LANGUAGES  # XTREME's translate-train SQuAD (covers MLQA's)
+
+
+def _translate_train_local(task: Task, root: Path, languages: Sequence[str]) -> SplitData:
+    root = Path(root)
+
+    def read(lang: str, split: str) -> Records:
+        if lang == "en":  # XTREME's download: squad/{train,dev}-v1.1.json + squad/translate-train/
+            candidates = _squad_candidates(split)
+            return rd.read_squad_json(_find(root, *candidates, f"../{candidates[0]}"))
+        name = f"squad.translate.train.en-{lang}.json"
+        return rd.read_squad_json(_find(root, name, f"translate-train/{name}",
+                                        f"squad/translate-train/{name}"))
+
+    return _collect(task, languages, read, "local")
+
+
+register(Task(
+    name="squad_translate_train",
+    type=TaskType.SPAN_QA,
+    languages=TRANSLATE_TRAIN_LANGUAGES,
+    splits={lang: ("train", "dev") if lang == "en" else ("train",)
+            for lang in TRANSLATE_TRAIN_LANGUAGES},
+    load_local=_translate_train_local,
+    description="XTREME's translate-train SQuAD v1.1 (machine-translated train set per XQuAD/MLQA "
+    "language; local files only, no public hub copy is pinned here); English train/dev = SQuAD "
+    "v1.1: multilingual intermediate data (study 2).",
+    extra={"role": "intermediate"},
+))
+
+
 # --------------------------------------------------------------------------- XTREME: tagging
 
 _TAG_SPLIT_FILES = {"train": "train", "dev": "dev", "test": "test"}
@@ -1110,6 +1197,10 @@ LAYOUT: dict[str, str] = {
     "mlqa": "MLQA_V1/{dev,test}/{dev,test}-context-<lang>-question-<lang>.json; "
     "en train/dev: SQuAD",
     "tydiqa": "tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-<language name>.json; en train/dev: SQuAD",
+    "tydiqa_train": "tydiqa-goldp-v1.1-train.json (all languages; or tydiqa/<file>); en dev: SQuAD "
+    "dev-v1.1.json",
+    "squad_translate_train": "squad.translate.train.en-<lang>.json (XTREME download: "
+    "squad/translate-train/); en train/dev: SQuAD",
     "udpos": "**/<treebank>-ud-{train,dev,test}.conllu (any depth, e.g. ud-treebanks-v2.7/UD_*/)",
     "panx": "<lang>/{train,dev,test} (XTREME's per-language panx archives, 'lang:token\\ttag')",
     "tatoeba": "tatoeba.<iso3>-eng.{<iso3>,eng} (LASER data/tatoeba/v1/)",

@@ -1,0 +1,16 @@
+"""Stage scaling_model@<model>: a scaling-study base model as a transformers folder (its
+vocabulary trimmed like models/base) and its parameter counts (study 3,
+xstilts.studies.scaling)."""
+
+import argparse
+
+from xstilts.cli import choice, stage_setup
+from xstilts.studies.scaling import run_scaling_model
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model")
+    args = ap.parse_args()
+    p = stage_setup(f"scaling_model@{args.model}")
+    choice(args.model, p.studies.scaling.models, "scaling model")
+    run_scaling_model(p, args.model)

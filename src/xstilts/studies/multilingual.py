@@ -1,0 +1,465 @@
+"""Study 2: multilingual intermediate data for QA.
+
+Question. Does intermediate training on QA data in languages other than English (native
+multilingual training sets such as TyDiQA-GoldP's, or machine-translated ones such as XTREME's
+translate-train SQuAD) help the zero-shot QA targets more than English-only intermediate
+training -- and does it help the languages it saw more than the ones it did not see?
+
+Variants (`studies.multilingual.variants`). A variant is `{task, languages, cap}`: the train
+splits of intermediate task `task` in `languages`, at most `cap` examples per language (the
+first `cap` of one permutation seeded by `subset_seed` and the language; `null` = all), pooled
+into one training set for one shared head: batches are drawn from the pool, so each language's
+share is proportional to its (capped) size. Selection is on the English dev split only; the
+target phase (English train, English dev) and the hyperparameters are the main grid's. The
+baseline variant (`baseline`, English-only: `languages: [en]`) is what every other variant is
+compared with. Non-English train splits are read through `load_split(...,
+"multilingual_train")`, the only purpose the zero-shot guard lets read a non-English split
+outside evaluation (train splits of non-target tasks only).
+
+Stages (dvc.yaml): `multilingual_intermediate@<variant>-<seed>` -> `models/multilingual/
+intermediate/<variant>/seed<s>`; `multilingual_target@<variant>-<target>-<seed>` ->
+`models/multilingual/target/<variant>/<target>/seed<s>`; `multilingual_evaluate@<variant>-
+<target>-<seed>` -> `metrics/multilingual/eval/<variant>/<target>/seed<s>.json` (the format of
+`metrics/eval`: EM and F1 per language) and per-example predictions `metrics/multilingual/
+predictions/<variant>/<target>/seed<s>/<lang>.json` (`xstilts.predictions`).
+
+Analysis: per QA target, language and metric (EM, F1), each variant's score minus the
+baseline's (mean over seeds) with a paired bootstrap over test examples and seeds
+(`xstilts.stats`; `studies.stats` gives resamples, seed and alpha), and the same averaged over
+the non-English languages the variant saw in intermediate training ("seen") and those it did
+not ("unseen").
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from xstilts.params import Params
+from xstilts.studies import common
+from xstilts.studies.common import Section, StudyResult
+
+log = logging.getLogger(__name__)
+
+DATA = Path("data/prepared")
+BASE = Path("models/base")
+MODELS = Path("models/multilingual")
+METRICS = Path("metrics/multilingual")
+QA_METRICS = ("em", "f1")
+GROUPS = ("seen", "unseen", "all")  # non-English languages seen / not seen / all
+
+
+def intermediate_dir(variant: str, seed: int, root: Path = MODELS) -> Path:
+    return root / "intermediate" / variant / f"seed{seed}"
+
+
+def target_dir(variant: str, target: str, seed: int, root: Path = MODELS) -> Path:
+    return root / "target" / variant / target / f"seed{seed}"
+
+
+def eval_file(variant: str, target: str, seed: int, root: Path = METRICS) -> Path:
+    return root / "eval" / variant / target / f"seed{seed}.json"
+
+
+def predictions_dir(variant: str, target: str, seed: int, root: Path = METRICS) -> Path:
+    return root / "predictions" / variant / target / f"seed{seed}"
+
+
+def dev_file(phase: str, path: str, seed: int, root: Path = METRICS) -> Path:
+    return root / "dev" / phase / path / f"seed{seed}.json"
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(common._jsonable(obj), indent=1, sort_keys=True))
+
+
+# ---------------------------------------------------------------- training data
+
+
+def capped_subset(n: int, cap: int | None, seed: int, lang: str) -> list[int]:
+    """Sorted indices of at most `cap` of n rows: the first `cap` of one permutation seeded by
+    (seed, n, language); all rows when `cap` is None or >= n."""
+    if cap is None or cap >= n:
+        return list(range(n))
+    from xstilts.stats import derive_rng
+
+    perm = derive_rng(seed, "multilingual", lang, str(n)).permutation(n)
+    return sorted(int(i) for i in perm[:cap])
+
+
+def train_set(p: Params, variant: str, data_root: Path = DATA):
+    """The pooled train set of `variant` and its examples per language. English is read with
+    purpose "train", other languages with "multilingual_train" (train splits only)."""
+    from datasets import concatenate_datasets
+
+    from xstilts.data import TRAIN_LANG, load_split
+
+    m = p.studies.multilingual
+    v = m.variants[variant]
+    parts, counts = [], {}
+    for lang in v.languages:
+        purpose = "train" if lang == TRAIN_LANG else "multilingual_train"
+        ds = load_split(data_root, v.task, lang, "train", purpose)
+        keep = capped_subset(len(ds), v.cap, m.subset_seed, lang)
+        if len(keep) < len(ds):
+            ds = ds.select(keep)
+        parts.append(ds)
+        counts[lang] = len(ds)
+    return (parts[0] if len(parts) == 1 else concatenate_datasets(parts)), counts
+
+
+# ---------------------------------------------------------------- stages
+
+
+def run_multilingual_intermediate(p: Params, variant: str, seed: int) -> dict:
+    """Stage multilingual_intermediate: train `variant`'s pooled data from the base model."""
+    from xstilts.phases import fresh_dir
+    from xstilts.studies.volume import _train
+    from xstilts.tracking import Tracker, write_run_id
+
+    v = p.studies.multilingual.variants[variant]
+    out = fresh_dir(intermediate_dir(variant, seed))
+    tracker = Tracker(p.tracking)
+    run = tracker.start(f"multilingual {variant} seed{seed}",
+                        {"study": "multilingual", "variant": variant, "itask": v.task,
+                         "languages": ",".join(v.languages), "seed": str(seed),
+                         "phase": "intermediate",
+                         "dvc_stage": f"multilingual_intermediate@{variant}-{seed}"})
+    hp = p.multilingual_hparams(v.task)
+    train_ds, counts = train_set(p, variant)
+    tracker.log_params(run, {"hparams": hp.model_dump(), "variant": v.model_dump(),
+                             "subset_seed": p.studies.multilingual.subset_seed, "seed": seed,
+                             "train_examples_per_language": counts})
+    result = _train(p, v.task, BASE, out, hp, seed, tracker, run, f"multilingual {variant}",
+                    train_ds=train_ds)
+    result |= {"variant": variant, "languages": list(v.languages),
+               "train_examples_per_language": counts}
+    _write_json(dev_file("intermediate", variant, seed), result)
+    write_run_id(out, run, tracker.uri)
+    tracker.finish(run)
+    return result
+
+
+def run_multilingual_target(p: Params, variant: str, target: str, seed: int) -> dict:
+    """Stage multilingual_target: English target training from the variant's checkpoint."""
+    from xstilts.phases import fresh_dir
+    from xstilts.studies.volume import _train
+    from xstilts.tracking import Tracker, read_run_id, write_run_id
+
+    src = intermediate_dir(variant, seed)
+    out = fresh_dir(target_dir(variant, target, seed))
+    tracker = Tracker(p.tracking)
+    parent = read_run_id(src)
+    run = tracker.start(f"multilingual {variant} -> {target} seed{seed}",
+                        {"study": "multilingual", "variant": variant, "target": target,
+                         "seed": str(seed), "phase": "target",
+                         "dvc_stage": f"multilingual_target@{variant}-{target}-{seed}"},
+                        parent=parent if tracker.exists(parent) else None)
+    hp = p.target.hparams[target]
+    tracker.log_params(run, {"hparams": hp.model_dump(), "seed": seed})
+    result = _train(p, target, src, out, hp, seed, tracker, run,
+                    f"multilingual target {variant}->{target}")
+    _write_json(dev_file("target", f"{variant}/{target}", seed), result)
+    write_run_id(out, run, tracker.uri)
+    tracker.finish(run)
+    return result
+
+
+def run_multilingual_evaluate(p: Params, variant: str, target: str, seed: int) -> dict:
+    """Stage multilingual_evaluate: zero-shot EM/F1 on every language's test split, with the
+    per-example predictions the analysis' paired bootstrap resamples."""
+    from xstilts.phases import evaluate_checkpoint
+    from xstilts.tasks import get_task
+    from xstilts.tracking import Tracker, metric_key, read_run_id
+
+    task = get_task(target)
+    ckpt = target_dir(variant, target, seed)
+    scores = evaluate_checkpoint(p, ckpt, task, variant, seed,
+                                 predictions_dir(variant, target, seed))
+    v = p.studies.multilingual.variants[variant]
+    non_en = [s[task.metric] for lang, s in scores.items() if lang != "en"]
+    result = {"itask": variant, "variant": variant, "intermediate_task": v.task,
+              "intermediate_languages": list(v.languages), "target": target, "seed": seed,
+              "metric": task.metric, "languages": scores,
+              "avg_non_en": float(np.mean(non_en)) if non_en else None}
+    _write_json(eval_file(variant, target, seed), result)
+    tracker = Tracker(p.tracking)
+    run = read_run_id(ckpt)
+    if tracker.exists(run):
+        tracker.log_metrics(run, {metric_key(target, m, lang): val
+                                  for lang, s in scores.items() for m, val in s.items()})
+    return result
+
+
+# ---------------------------------------------------------------- analysis
+
+
+def load_scores(p: Params, root: Path = METRICS) -> dict[tuple[str, str, str, str], float]:
+    """{(variant, target, lang, metric): score, mean over seeds} from the evaluate files of
+    every configured variant, target and seed (a missing file is an error)."""
+    m = p.studies.multilingual
+    acc: dict[tuple[str, str, str, str], list[float]] = {}
+    for variant in m.variants:
+        for target in m.targets:
+            for seed in p.seeds:
+                path = eval_file(variant, target, seed, root)
+                if not path.is_file():
+                    raise FileNotFoundError(f"missing multilingual metrics {path} (run the "
+                                            "multilingual stages)")
+                rec = json.loads(path.read_text())
+                for lang, s in rec["languages"].items():
+                    for metric in QA_METRICS:
+                        if metric not in s:
+                            raise KeyError(f"{path}: no {metric!r} for {lang!r} (a span-QA "
+                                           "target has EM and F1)")
+                        acc.setdefault((variant, target, lang, metric), []).append(
+                            float(s[metric]))
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def seen_languages(p: Params, variant: str) -> set[str]:
+    """Non-English languages in `variant`'s intermediate training data."""
+    return {lang for lang in p.studies.multilingual.variants[variant].languages if lang != "en"}
+
+
+def compare(p: Params, root: Path = METRICS) -> tuple[dict, dict]:
+    """Paired bootstrap of every variant against the baseline.
+
+    Returns (per_language, groups): per_language[(variant, target, lang, metric)] and
+    groups[(variant, target, group, metric)] are dicts with the Bootstrap fields (`gain`,
+    `ci_low`, `ci_high`, `p`, ...) plus, per language, `seen`; a group's gain (and each
+    resample's) is the mean over its non-English languages (an empty group is absent).
+    """
+    from xstilts import stats
+    from xstilts.predictions import aligned_stats, read_predictions
+
+    m, st = p.studies.multilingual, p.studies.stats
+    others = [v for v in m.variants if v != m.baseline]
+    systems = [m.baseline, *others]
+    seeds = list(p.seeds)
+    seed_counts = stats.seed_draws(stats.derive_rng(st.bootstrap_seed, "multilingual", "seeds"),
+                                   len(seeds), st.bootstrap_resamples)
+    per_lang: dict[tuple[str, str, str, str], dict] = {}
+    deltas: dict[tuple[str, str, str, str], np.ndarray] = {}
+    for target in m.targets:
+        ref = predictions_dir(m.baseline, target, seeds[0], root)
+        langs = sorted(f.stem for f in ref.glob("*.json")) if ref.is_dir() else []
+        if not langs:
+            raise FileNotFoundError(f"no per-example predictions under {ref} (run "
+                                    f"multilingual_evaluate for {m.baseline!r})")
+        for lang in langs:
+            records = [[read_predictions(predictions_dir(v, target, s, root) / f"{lang}.json")
+                        for s in seeds] for v in systems]
+            for metric in QA_METRICS:
+                arr, kind = aligned_stats(records, metric)
+                rng = stats.derive_rng(st.bootstrap_seed, "multilingual", target, lang)
+                observed, boot = stats.paired_gains(arr, kind, seed_counts, rng)
+                for j, variant in enumerate(others):
+                    key = (variant, target, lang, metric)
+                    deltas[key] = boot[:, j]
+                    per_lang[key] = stats.summarize(float(observed[j]), boot[:, j],
+                                                    st.alpha).as_dict() | {
+                        "seen": lang == "en" or lang in seen_languages(p, variant)}
+    groups: dict[tuple[str, str, str, str], dict] = {}
+    for variant in others:
+        seen = seen_languages(p, variant)
+        for target in m.targets:
+            langs = sorted({k[2] for k in per_lang if k[:2] == (variant, target)} - {"en"})
+            members = {"seen": [x for x in langs if x in seen],
+                       "unseen": [x for x in langs if x not in seen], "all": langs}
+            for group, glangs in members.items():
+                if not glangs:
+                    continue
+                for metric in QA_METRICS:
+                    obs = float(np.mean([per_lang[(variant, target, x, metric)]["gain"]
+                                         for x in glangs]))
+                    boot = np.mean([deltas[(variant, target, x, metric)] for x in glangs], 0)
+                    groups[(variant, target, group, metric)] = stats.summarize(
+                        obs, boot, st.alpha).as_dict() | {"languages": glangs}
+    return per_lang, groups
+
+
+def analyse(p: Params, out_dir: Path, root: Path = METRICS) -> StudyResult:
+    """Write multilingual.{md,json,csv,png} to `out_dir`; return the result."""
+    m = p.studies.multilingual
+    if not m.variants or not m.targets:
+        raise ValueError("studies.multilingual: no variants/targets to analyse")
+    scores = load_scores(p, root)
+    per_lang, groups = compare(p, root)
+    sizes = _train_sizes(p, root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [_write_csv(out_dir / "multilingual.csv", p, scores, per_lang),
+             _plot(out_dir / "multilingual.png", p, per_lang)]
+    metrics = {
+        "scores": {f"{v}/{t}/{lang}/{metric}": s for (v, t, lang, metric), s in scores.items()},
+        "gains": {f"{v}/{t}/{lang}/{metric}": r for (v, t, lang, metric), r in per_lang.items()},
+        "groups": {f"{v}/{t}/{g}/{metric}": r for (v, t, g, metric), r in groups.items()},
+        "train_examples": sizes,
+    }
+    result = StudyResult("multilingual", _section(p, scores, per_lang, groups, sizes), metrics,
+                         files)
+    common.write_section(result, out_dir)
+    return result
+
+
+def _train_sizes(p: Params, root: Path) -> dict[str, dict[str, int]]:
+    """{variant: {lang: intermediate train examples}} from the first seed's dev file (if any)."""
+    out = {}
+    for variant, v in p.studies.multilingual.variants.items():
+        f = dev_file("intermediate", variant, p.seeds[0], root)
+        if f.is_file():
+            counts = json.loads(f.read_text()).get("train_examples_per_language", {})
+            out[variant] = {lang: counts[lang] for lang in v.languages if lang in counts}
+    return out
+
+
+def _cell(r: dict) -> str:
+    star = "†" if r["significant"] else ""
+    return f"{common.fmt(r['gain'], 1, True)}{star} {common.fmt_ci((r['ci_low'], r['ci_high']), 1)}"
+
+
+def _section(p: Params, scores, per_lang, groups, sizes) -> Section:
+    m, st = p.studies.multilingual, p.studies.stats
+    others = [v for v in m.variants if v != m.baseline]
+    tables = []
+    for target in m.targets:
+        for variant in others:
+            seen = seen_languages(p, variant)
+            langs = sorted({k[2] for k in per_lang if k[:2] == (variant, target)},
+                           key=lambda x: (x != "en", x not in seen, x))
+            rows = []
+            for lang in langs:
+                mark = "en" if lang == "en" else ("seen" if lang in seen else "unseen")
+                row = [lang, mark]
+                for metric in QA_METRICS:
+                    row += [common.fmt(scores.get((m.baseline, target, lang, metric)), 1),
+                            common.fmt(scores.get((variant, target, lang, metric)), 1),
+                            _cell(per_lang[(variant, target, lang, metric)])]
+                row.append(common.fmt(per_lang[(variant, target, lang, "f1")]["p"], 3))
+                rows.append(row)
+            for group in GROUPS:
+                if (variant, target, group, "f1") not in groups:
+                    continue
+                row = [f"mean {group} non-en",
+                       ", ".join(groups[(variant, target, group, "f1")]["languages"])]
+                for metric in QA_METRICS:
+                    g = groups[(variant, target, group, metric)]
+                    b = np.mean([scores[(m.baseline, target, x, metric)] for x in g["languages"]])
+                    s = np.mean([scores[(variant, target, x, metric)] for x in g["languages"]])
+                    row += [common.fmt(float(b), 1), common.fmt(float(s), 1), _cell(g)]
+                row.append(common.fmt(groups[(variant, target, group, "f1")]["p"], 3))
+                rows.append(row)
+            v = m.variants[variant]
+            tables.append(
+                f"**{target}: {variant}** ({v.task} in {', '.join(v.languages)}"
+                f"{f', cap {v.cap}/language' if v.cap else ''}) vs **{m.baseline}** "
+                f"({m.variants[m.baseline].task} in en)\n\n" + common.markdown_table(
+                    ["language", "intermediate data", f"EM {m.baseline}", f"EM {variant}",
+                     "ΔEM [CI]", f"F1 {m.baseline}", f"F1 {variant}", "ΔF1 [CI]", "p (ΔF1)"],
+                    rows))
+    lines = []
+    for target in m.targets:
+        for variant in others:
+            for group in ("seen", "unseen"):
+                key = (variant, target, group, "f1")
+                if key not in groups:
+                    continue
+                g, e = groups[key], groups[(variant, target, group, "em")]
+                lines.append(f"{target}, {variant} vs {m.baseline}, {group} languages "
+                             f"({', '.join(g['languages'])}): ΔF1 {common.fmt(g['gain'], 2, True)}"
+                             f" {common.fmt_ci((g['ci_low'], g['ci_high']))}, p = "
+                             f"{common.fmt(g['p'], 4)}; ΔEM {common.fmt(e['gain'], 2, True)} "
+                             f"{common.fmt_ci((e['ci_low'], e['ci_high']))}, p = "
+                             f"{common.fmt(e['p'], 4)}.")
+    size_text = "; ".join(f"{v}: " + ", ".join(f"{lang} {n}" for lang, n in c.items())
+                          for v, c in sizes.items())
+    method = (
+        f"Each variant of `studies.multilingual.variants` trains the base model on an "
+        f"intermediate task's train splits in its languages, pooled for one shared head "
+        f"(at most `cap` examples per language, a seeded subset); model selection on the English "
+        f"dev split only. Then English target training and zero-shot evaluation as in the main "
+        f"grid ({len(p.seeds)} seed(s), target seed s from intermediate seed s). The baseline "
+        f"`{m.baseline}` is English-only. Δ = variant − baseline (points, mean over seeds) per "
+        f"language; 'seen' = non-English languages in the variant's intermediate data. Paired "
+        f"bootstrap over test examples and seeds (`xstilts.stats`, {st.bootstrap_resamples} "
+        f"resamples, seed {st.bootstrap_seed}; group rows average each resample over their "
+        f"languages); {100 * (1 - st.alpha):g}% percentile intervals, † p < {st.alpha:g}, no "
+        f"multiple-comparison correction."
+        + (f" Intermediate train examples per language: {size_text}." if size_text else ""))
+    variants_text = ", ".join(f"{v} ({m.variants[v].task}: {len(m.variants[v].languages)} "
+                              "language(s))" for v in m.variants)
+    caveat = (
+        f"{len(m.variants)} variant(s) ({variants_text}), {len(m.targets)} QA target(s), "
+        f"{len(p.seeds)} seed(s), base model `{p.model.name}` ({p.model.source}). Language "
+        f"exposure: a 'seen' language had intermediate training text in that language, so a gain "
+        f"there mixes task transfer with exposure to the language itself (its script, its "
+        f"vocabulary, for the embedded `cldr_qa` even the CLDR names the targets use), and a "
+        f"variant with more languages also has more examples unless `cap` equalises them; "
+        f"'unseen' languages isolate the cross-lingual part. Only English dev selects, so the "
+        f"variants are not tuned for the languages they saw.")
+    embedded = [t for t in m.targets if t in p.tasks and p.tasks[t].source == "embedded"]
+    if embedded:
+        caveat += (" The embedded targets are the CLDR mini-benchmark (templated, 150 test "
+                   "examples per language): the numbers exercise the analysis, they are not "
+                   "evidence.")
+    return Section("Study 2: multilingual intermediate data for QA",
+                   "Does intermediate training on QA data in several languages (native or "
+                   "translated) help zero-shot QA more than English-only intermediate training, "
+                   "per language, by EM and F1 -- and more on the languages it saw than on the "
+                   "others?", method, tables, "multilingual.png", lines, caveat)
+
+
+def _write_csv(path: Path, p: Params, scores, per_lang) -> Path:
+    m = p.studies.multilingual
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["target", "variant", "lang", "seen", "metric", "baseline", "score", "delta",
+                    "ci_low", "ci_high", "p"])
+        for (v, t, lang, metric), r in sorted(per_lang.items()):
+            w.writerow([t, v, lang, int(r["seen"]), metric,
+                        f"{scores[(m.baseline, t, lang, metric)]:.6g}",
+                        f"{scores[(v, t, lang, metric)]:.6g}", f"{r['gain']:.6g}",
+                        f"{r['ci_low']:.6g}", f"{r['ci_high']:.6g}", f"{r['p']:.6g}"])
+    return path
+
+
+def _plot(path: Path, p: Params, per_lang) -> Path:
+    """Per target (rows) and metric (columns): Δ per language, one bar per variant with its
+    interval; unseen languages' bars hatched."""
+    plt = common.plt()
+    m = p.studies.multilingual
+    others = [v for v in m.variants if v != m.baseline]
+    rows = max(1, len(m.targets))
+    fig, axes = plt.subplots(rows, 2, figsize=(9, 2.8 * rows), squeeze=False)
+    width = 0.8 / max(1, len(others))
+    for r, target in enumerate(m.targets):
+        langs = sorted({k[2] for k in per_lang if k[1] == target})
+        for c, metric in enumerate(QA_METRICS):
+            ax = axes[r][c]
+            for j, variant in enumerate(others):
+                res = [per_lang[(variant, target, lang, metric)] for lang in langs]
+                x = np.arange(len(langs)) + (j - (len(others) - 1) / 2) * width
+                gain = np.array([q["gain"] for q in res])
+                err = np.array([[q["gain"] - q["ci_low"] for q in res],
+                                [q["ci_high"] - q["gain"] for q in res]])
+                bars = ax.bar(x, gain, width, yerr=err, capsize=2, label=variant,
+                              color=f"C{j}", edgecolor="black", linewidth=0.5)
+                for bar, q in zip(bars, res, strict=True):
+                    if not q["seen"]:
+                        bar.set_hatch("//")
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_xticks(np.arange(len(langs)))
+            ax.set_xticklabels(langs, fontsize=7)
+            ax.set_title(f"{target}: Δ{metric.upper()} vs {m.baseline} (hatched: unseen)",
+                         fontsize=8)
+            ax.set_ylabel("points")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
