@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,3 +52,27 @@ def grid(p: Params, root: Path, langs: list[str],
             for seed in p.seeds:
                 write_eval(root, itask, target, seed, metric,
                            {lang: score(itask, target, lang, seed) for lang in langs})
+
+
+def studies_project(tmp: Path, studies: dict) -> Path:
+    """A git + DVC project in `tmp` with the repo's dvc.yaml and params.yaml, every study off
+    and then the `studies` keys given (validated), for `stage_names`."""
+    from tests.test_phases import studies_only
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    raw = studies_only(yaml.safe_load((ROOT / "params.yaml").read_text()), [])
+    raw["studies"].update(studies)
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    parse_params((tmp / "params.yaml").read_text())
+    subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp, check=True)
+    return tmp
+
+
+def stage_names(tmp: Path) -> list[str]:
+    """`dvc stage list --name-only` of a project."""
+    out = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"],
+                         cwd=tmp, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from tests.studies.fabricate import ROOT, params
-from tests.test_phases import studies_only
+from tests.studies.fabricate import ROOT, params, stage_names, studies_project
 from xstilts.params import ParamsError, parse_params
 from xstilts.predictions import write_predictions
 from xstilts.studies import multilingual as ml
@@ -154,20 +151,10 @@ def test_capped_subsets_are_deterministic_per_language():
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_switch_adds_and_removes_the_stages(tmp_path):
-    from tests.studies.test_stages import _stages
-
     def project(name: str, studies: dict) -> Path:
-        tmp = tmp_path / name
-        tmp.mkdir()
-        for f in ("dvc.yaml", "params.yaml"):
-            shutil.copy(ROOT / f, tmp / f)
-        raw = studies_only(yaml.safe_load((tmp / "params.yaml").read_text()), [])
-        raw["studies"].update(studies)
-        (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-        parse_params((tmp / "params.yaml").read_text())
-        subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-        subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp, check=True)
-        return tmp
+        return studies_project(tmp_path / name, studies)
+
+    _stages = stage_names
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     study = {**raw["studies"]["multilingual"], "variants": VARIANTS}

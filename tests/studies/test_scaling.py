@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from tests.studies.fabricate import ROOT, params
-from tests.test_phases import studies_only
+from tests.studies.fabricate import ROOT, params, stage_names, studies_project
 from xstilts.params import ParamsError, StudyStats, parse_params
 from xstilts.studies import scaling
 
@@ -205,32 +202,12 @@ def test_switch_validation():
 # ---------------------------------------------------------------- DVC stages
 
 
-def _project(tmp: Path, studies: dict) -> Path:
-    tmp.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(ROOT / name, tmp / name)
-    raw = studies_only(yaml.safe_load((tmp / "params.yaml").read_text()), [])
-    raw["studies"].update(studies)
-    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    parse_params((tmp / "params.yaml").read_text())
-    subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp, check=True)
-    return tmp
-
-
-def _stages(tmp: Path) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"],
-                         cwd=tmp, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
-
-
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_switch_adds_and_removes_the_scaling_stages(tmp_path):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     sc = raw["studies"]["scaling"]
     models = list(sc["specs"])
-    on = _stages(_project(tmp_path / "on", {
+    on = stage_names(studies_project(tmp_path / "on", {
         "run": ["complexity", "scaling"], "scaling": {**sc, "models": models}}))
     n_i, n_t = len(sc["itasks"]), len(sc["targets"])
     count = {f: sum(s.startswith(f"scaling_{f}@") for s in on)
@@ -239,7 +216,7 @@ def test_switch_adds_and_removes_the_scaling_stages(tmp_path):
                      "target": len(models) * n_i * n_t, "evaluate": len(models) * n_i * n_t}
     assert f"scaling_evaluate@{models[0]}-none-{sc['targets'][0]}-0" in on
     assert "study@scaling" in on
-    off = _stages(_project(tmp_path / "off", {"run": ["complexity"]}))  # study off
+    off = stage_names(studies_project(tmp_path / "off", {"run": ["complexity"]}))  # study off
     assert not [s for s in off if s.startswith("scaling_") or s == "study@scaling"]
 
 

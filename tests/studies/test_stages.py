@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.studies.fabricate import ROOT
+from tests.studies.fabricate import ROOT, stage_names, studies_project
 from xstilts.params import parse_params
 
 SNIPPET = """
@@ -42,22 +40,10 @@ studies:                        # research studies (xstilts.studies); stage stud
 
 
 def _project(tmp: Path, snippet: str) -> Path:
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(ROOT / name, tmp / name)
-    raw = yaml.safe_load((tmp / "params.yaml").read_text())
-    raw["studies"] = yaml.safe_load(snippet)["studies"]
-    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    parse_params((tmp / "params.yaml").read_text())
-    subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp, check=True)
-    return tmp
+    return studies_project(tmp, yaml.safe_load(snippet)["studies"])
 
 
-def _stages(tmp: Path) -> list[str]:
-    out = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"],
-                         cwd=tmp, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
+_stages = stage_names
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
