@@ -127,6 +127,27 @@ def test_squad2_scoring_path_is_the_official_v2_metric(tiny_encoder_dir, xlmr_to
     assert detail["per_example"]["em"][1] == float(preds["u"] == "")
 
 
+@pytest.mark.parametrize("name, em", [("xquad", 0.0), ("tydiqa", 0.0), ("mlqa", 100.0)])
+def test_qa_tasks_score_with_xtreme_script_per_task(tiny_encoder_dir, xlmr_tokenizer,
+                                                    monkeypatch, name, em):
+    """XTREME's evaluate.py scores XQuAD and TyDiQA with SQuAD v1.1 in every language and MLQA
+    with MLQA's per-language script: "die «alt»" against gold "alt" in German is exact only
+    under MLQA's rules (German article "die", Unicode quotes « »)."""
+    import torch
+
+    from xstilts import evaluation
+
+    task = get_task(name)
+    ds = _ds(name, [{"id": "q", "question": "Wie ist er?", "context": "Er ist die alt.",
+                     "answers": {"text": ["alt"], "answer_start": [11]}}])
+    monkeypatch.setattr(evaluation.qa, "postprocess_predictions",
+                        lambda *a, **k: {"q": "die «alt»"})
+    model = _tiny_model(tiny_encoder_dir, task)
+    scores, detail = evaluation.predict_split(model, task, ds, xlmr_tokenizer, "de", 32, 8, 4,
+                                              torch.device("cpu"), False)
+    assert scores["em"] == em and detail["per_example"]["em"] == [em / 100]
+
+
 def test_ccg_labels_and_accuracy_path(tiny_encoder_dir, xlmr_tokenizer):
     import dataclasses
 

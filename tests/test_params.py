@@ -53,6 +53,21 @@ def test_wrong_type():
         parse_params(_text(target__hparams__xcat_pair__batch_size="big"))
 
 
+@pytest.mark.parametrize("bad", [0, -5, "512", 12.5, True])
+def test_retrieval_max_length_must_be_a_positive_int(bad):
+    with pytest.raises(ParamsError) as e:
+        parse_params(_text(evaluate__retrieval__max_length=bad))
+    assert "evaluate.retrieval.max_length" in str(e.value)
+
+
+def test_retrieval_max_length_default_and_profiles():
+    assert parse_params(_text(evaluate__retrieval__max_length=...)).evaluate.retrieval \
+        .max_length == 128  # the embedded setup's historical fixed length
+    assert load_params(ROOT / "params.yaml").evaluate.retrieval.max_length == 128
+    for name in ("paper.yaml", "xtreme_r.yaml"):  # XTREME's MAXL for BUCC and Tatoeba
+        assert load_params(ROOT / "profiles" / name).evaluate.retrieval.max_length == 512
+
+
 def test_unknown_task_and_missing_hparams():
     with pytest.raises(ParamsError, match="unknown task"):
         parse_params(_text(tasks__nosuchtask={"source": "embedded"}))

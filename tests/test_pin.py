@@ -82,6 +82,14 @@ def _run(*argv) -> int:
     return cli.main(["pin", *argv])
 
 
+def _registry_pin(name: str) -> str:
+    from xstilts.tasks import get_task
+
+    revision = get_task(name).hub.revision
+    assert revision is not None and pin.SHA.fullmatch(revision), (name, revision)
+    return revision
+
+
 def test_pin_writes_only_the_revisions_and_keeps_comments(params, hub, capsys):
     text = params.read_text(encoding="utf-8")
     assert _run("--params", str(params)) == 0
@@ -93,10 +101,12 @@ def test_pin_writes_only_the_revisions_and_keeps_comments(params, hub, capsys):
     assert p.tasks["tatoeba"].revision == SHAS["mteb/tatoeba-bitext-mining"]
     assert p.tasks["pawsx"].revision == OLD  # already pinned: kept, not even asked about
     assert ("dataset", "google-research-datasets/paws-x", None) not in hub.calls
-    # the registry's pin is what is resolved (Tatoeba: MTEB's); else the default branch
+    # the registry's pin is what is resolved (Tatoeba: MTEB's; XNLI: the registry's sha); an
+    # unpinned registry repo (UD) asks about the default branch
     assert ("dataset", "mteb/tatoeba-bitext-mining",
             "9080400076fbadbb4c4dcb136ff4eddc40b42553") in hub.calls
-    assert ("dataset", "facebook/xnli", None) in hub.calls
+    assert ("dataset", "facebook/xnli", _registry_pin("xnli")) in hub.calls
+    assert ("dataset", "universal-dependencies/universal_dependencies", None) in hub.calls
     assert ("model", "intfloat/multilingual-e5-small", None) in hub.calls
 
     before, after = yaml.safe_load(text), yaml.safe_load(new)
@@ -157,6 +167,21 @@ def test_one_failure_leaves_the_file_byte_identical(params, hub, capsys, error):
         assert len(hub.calls) == 4 and "not asked" not in err
 
 
+def test_a_wrong_registry_pin_is_reported(params, hub, capsys):
+    """The registry's shas were copied from public code without hub access: `xstilts pin` is
+    where one the hub does not know is caught (named, params.yaml untouched)."""
+    from huggingface_hub import errors
+
+    raw = params.read_bytes()
+    hub.fail["facebook/xnli"] = errors.RevisionNotFoundError(
+        "404 Revision Not Found", response=SimpleNamespace(headers={}, request=None))
+    assert _run("--params", str(params), "--tasks", "xnli") == 1
+    assert params.read_bytes() == raw
+    err = capsys.readouterr().err
+    assert f"xnli (dataset facebook/xnli): revision {_registry_pin('xnli')!r} not found" in err
+    assert hub.calls == [("dataset", "facebook/xnli", _registry_pin("xnli"))]
+
+
 def test_one_question_per_repo_and_revision(hub):
     glue = [pin.Pin(name, ("tasks", name), "dataset", "facebook/xnli", None, None, True)
             for name in ("mnli", "qqp")]
@@ -173,7 +198,8 @@ def test_existing_pins_kept_unless_update(params, hub, capsys):
     assert _run("--params", str(params), "--tasks", "pawsx", "--update") == 0
     p = load_params(params)
     assert p.tasks["pawsx"].revision == SHAS["google-research-datasets/paws-x"]
-    assert hub.calls == [("dataset", "google-research-datasets/paws-x", None)]
+    # --update re-resolves as if unpinned in params.yaml: the registry's pin is asked about
+    assert hub.calls == [("dataset", "google-research-datasets/paws-x", _registry_pin("pawsx"))]
     assert p.tasks["xnli"].revision is None and p.model.revision is None  # not in --tasks
     assert f"updated (was {OLD})" in capsys.readouterr().out
 

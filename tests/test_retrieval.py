@@ -42,6 +42,34 @@ def test_normalize_keeps_zero_rows():
     assert out.tolist() == [[pytest.approx(0.6), pytest.approx(0.8)], [0.0, 0.0]]
 
 
+# --------------------------------------------------------------------------- Tatoeba direction
+
+
+def _unit_at(*degrees):
+    return np.array([[math.cos(math.radians(d)), math.sin(math.radians(d))] for d in degrees],
+                    dtype=np.float32)
+
+
+@pytest.mark.parametrize("use_faiss", [True, False])
+def test_tatoeba_searches_english_against_source_as_xtreme(use_faiss):
+    """Source (xx) rows at 0, 90, 80 degrees, their English translations at 0, 90, 60.
+    xx -> en: s2 (80) is nearer e1 (90, cos 10 = .985) than e2 (60, cos 20 = .940): 2/3 right.
+    en -> xx (XTREME's similarity_search(x=xx, y=en): index xx, query en): e0 -> s0, e1 -> s1
+    (cos 1), e2 (60) -> s2 (cos 20 = .940 > s1's cos 30 = .866 > s0's cos 60): 3/3 right."""
+    from xstilts import metrics
+
+    if use_faiss and retrieval.faiss is None:
+        pytest.skip("faiss not installed")
+    src, eng = _unit_at(0, 90, 80), _unit_at(0, 90, 60)
+    assert retrieval.tatoeba_predictions(src, eng, use_faiss).tolist() == [0, 1, 2]
+    assert retrieval.tatoeba_accuracy(src, eng, use_faiss) == pytest.approx(100.0)  # official
+    assert metrics.retrieval_accuracy(src, eng) == pytest.approx(200 / 3)  # xx -> en differs
+    # swapping the roles swaps the directions
+    assert retrieval.tatoeba_accuracy(eng, src, use_faiss) == pytest.approx(200 / 3)
+    with pytest.raises(ValueError, match="same shape"):
+        retrieval.tatoeba_accuracy(src, eng[:2], use_faiss)
+
+
 # --------------------------------------------------------------------------- BUCC mining
 
 # x0 = (1, 0), x1 = (0, 1), x2 = (cos 30, sin 30); y0 = (1, 0), y1 = (0, 1), y2 = (-1, 0).
@@ -360,6 +388,57 @@ def test_run_retrieval_dispatches_on_kind(stage, monkeypatch, target, langs, met
         assert {c.split("_")[0] for c in pool} == {"en", "de", "zh"}
 
 
+@pytest.mark.parametrize("pooling, layer", [("mean", -1), ("cls", 1), ("mean", 0)])
+def test_retrieval_max_length_param_truncates_every_text(stage, monkeypatch, pooling, layer):
+    """evaluate.retrieval.{max_length, pooling, layer} reach the stage: every query and
+    candidate is cut to max_length (LAReQA contexts are longer than 6 tokens), and the vectors
+    are the truncated token ids' hidden states of that layer, pooled that way."""
+    import torch
+
+    from xstilts import features, phases
+    from xstilts.modeling import pool
+
+    tmp, p = stage
+    monkeypatch.chdir(tmp)
+    r = p.evaluate.retrieval.model_copy(
+        update={"max_length": 6, "pooling": pooling, "layer": layer})
+    p6 = p.model_copy(update={"evaluate": p.evaluate.model_copy(update={"retrieval": r})})
+    seen: list[tuple[int, list[str], list[int]]] = []
+    real_features, real_embed = evaluation.retrieval_features, evaluation.embed
+
+    def spy(texts, tokenizer, max_length):
+        rows = real_features(texts, tokenizer, max_length)
+        seen.append((max_length, list(texts), [features.length(row) for row in rows]))
+        return rows
+
+    vectors: list[tuple[object, list[str], np.ndarray]] = []
+
+    def keep(encoder, tokenizer, texts, *args, **kwargs):
+        out = real_embed(encoder, tokenizer, texts, *args, **kwargs)
+        vectors.append((encoder, list(texts), out))
+        return out
+
+    monkeypatch.setattr(evaluation, "retrieval_features", spy)
+    monkeypatch.setattr(evaluation, "embed", keep)
+    phases.run_retrieval(p6, "none", "lareqa", 0)
+    assert seen and {m for m, _, _ in seen} == {6}
+    assert max(n for _, _, lengths in seen for n in lengths) == 6
+    encoder, texts, out = vectors[0]
+    tokenizer = phases.load_encoder(phases.intermediate_dir("none", 0), False)[1]
+    full = tokenizer(texts)["input_ids"]
+    assert any(len(ids) > 6 for ids in full)  # truncation did happen
+    j = next(i for i, ids in enumerate(full) if len(ids) > 6)
+    ids = torch.tensor([tokenizer(texts[j], truncation=True, max_length=6)["input_ids"]])
+    assert ids.shape[1] == 6
+    with torch.no_grad():
+        hs = encoder(input_ids=ids, attention_mask=torch.ones_like(ids),
+                     output_hidden_states=True).hidden_states
+    want = pool(hs[layer].float(), torch.ones_like(ids), pooling)[0].numpy()
+    np.testing.assert_allclose(out[j], want, atol=1e-5)
+    if pooling == "cls":  # the first token's vector, not the mean
+        np.testing.assert_allclose(out[j], hs[layer][0, 0].float().numpy(), atol=1e-5)
+
+
 def test_prepared_ranking_splits(stage):
     from xstilts import phases
     from xstilts.data import load_split
@@ -370,3 +449,23 @@ def test_prepared_ranking_splits(stage):
     counts = json.loads((tmp / phases.DATA / "lareqa" / "task.json").read_text())
     assert counts["type"] == "retrieval"
     assert Path(tmp / phases.DATA / "bucc" / "zh" / "dev").is_dir()
+
+
+def test_predict_retrieval_scores_tatoeba_en_to_xx(monkeypatch):
+    """The retrieve stage's pairs scoring uses XTREME's direction (English queries): with the
+    embeddings of test_tatoeba_searches_english_against_source_as_xtreme it scores 100, where
+    xx -> en would give 66.7; the detail lists, per pair, the source row its English retrieves."""
+    from datasets import Dataset
+
+    vec = dict(zip(["s0", "s1", "s2", "e0", "e1", "e2"],
+                   np.concatenate([_unit_at(0, 90, 80), _unit_at(0, 90, 60)]), strict=True))
+    monkeypatch.setattr(evaluation, "embed",
+                        lambda enc, tok, texts, *a, **k: np.stack([vec[t] for t in texts]))
+    ds = Dataset.from_dict({"id": ["a", "b", "c"], "source": ["s0", "s1", "s2"],
+                            "target": ["e0", "e1", "e2"]})
+    score, detail = evaluation.predict_retrieval(None, None, ds, "mean", -1, 8, 16, None, False)
+    assert score == {"acc": pytest.approx(100.0)}
+    assert detail["predictions"] == {"a": 0, "b": 1, "c": 2} and detail["direction"] == "en->xx"
+    vec["e2"] = _unit_at(170)[0]  # now e2's nearest source is s1 (cos 80 > s2's cos 90)
+    score, detail = evaluation.predict_retrieval(None, None, ds, "mean", -1, 8, 16, None, False)
+    assert score == {"acc": pytest.approx(200 / 3)} and detail["per_example"]["acc"] == [1, 1, 0]

@@ -102,7 +102,8 @@ def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, ma
             [x[:, 1] for x in logits],
         )
         refs = {i: a["text"] for i, a in zip(ds["id"], ds["answers"], strict=True)}
-        scores = metrics.squad_scores(answers, refs, lang=lang)
+        script = task.qa_script  # XTREME: SQuAD v1.1 everywhere, MLQA's script for MLQA
+        scores = metrics.squad_scores(answers, refs, lang=lang, script=script)
         if not detail:
             return scores, None
         preds = [answers.get(i, "") for i in ids]
@@ -110,7 +111,7 @@ def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, ma
         def best(metric, qid: str) -> float:  # max over gold answers; a missing answer: 0
             if qid not in answers:
                 return 0.0
-            return max(metric(answers[qid], gold, lang) for gold in refs[qid])
+            return max(metric(answers[qid], gold, lang, script) for gold in refs[qid])
 
         per = {"em": [best(metrics.qa_exact_match, i) for i in ids],
                "f1": [best(metrics.qa_f1, i) for i in ids]}
@@ -174,17 +175,20 @@ def score_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
 def predict_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
                       batch_size: int, max_length: int, device: torch.device, bf16: bool,
                       desc: str = "retrieval") -> tuple[dict[str, float], dict]:
-    """Top-1 accuracy and the per-example detail: the index (in this split) of the English
-    sentence each source retrieves, and whether it is its translation."""
+    """Top-1 accuracy as XTREME reports Tatoeba (search **en -> xx**: every English sentence
+    queries the source-language side, :func:`xstilts.retrieval.tatoeba_predictions`) and the
+    per-example detail: for each pair (keyed by its id), the index in this split of the source
+    sentence its English side retrieves, and whether that is its translation."""
     ds = ds[:]
     src = embed(encoder, tokenizer, ds["source"], pooling, layer, batch_size, max_length,
                 device, bf16, desc + " src")
     tgt = embed(encoder, tokenizer, ds["target"], pooling, layer, batch_size, max_length,
-                device, bf16, desc + " tgt")
-    nearest = np.argmax(_unit(src) @ _unit(tgt).T, axis=1).tolist()  # ties: lowest index
+                device, bf16, desc + " en")
+    nearest = retrieval.tatoeba_predictions(src, tgt).tolist()
+    hits = [int(j == i) for i, j in enumerate(nearest)]
     ids = list(ds["id"])
-    return ({"acc": metrics.retrieval_accuracy(src, tgt)},
-            {"ids": ids, "per_example": {"acc": [int(j == i) for i, j in enumerate(nearest)]},
+    return ({"acc": 100.0 * float(np.mean(hits))},
+            {"ids": ids, "direction": "en->xx", "per_example": {"acc": hits},
              "predictions": dict(zip(ids, nearest, strict=True))})
 
 
@@ -292,9 +296,3 @@ def predict_ranking(encoder, tokenizer, queries: Dataset, pool_ids: list[str],
             {"ids": ids, "per_example": {f"map_at_{k}": ap},
              "predictions": dict(zip(ids, ranked, strict=True))})
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), as metrics.retrieval_accuracy."""
-    x = np.asarray(x, dtype=np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)

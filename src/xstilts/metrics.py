@@ -10,7 +10,8 @@
   XTREME's ``evaluate.py``/``run_tag.py`` call it (also on raw UPOS tags, see there);
   :func:`tagging_counts` gives per-sentence counts whose sums reproduce it. CCG supertagging:
   :func:`token_accuracy`.
-- Retrieval (Tatoeba): :func:`retrieval_accuracy`, top-1 accuracy of cosine nearest neighbours.
+- Retrieval: :func:`retrieval_accuracy`, top-1 accuracy of cosine nearest neighbours (Tatoeba's
+  official en -> xx direction: :func:`xstilts.retrieval.tatoeba_accuracy`).
 """
 
 from __future__ import annotations
@@ -382,7 +383,10 @@ def _l2_normalize(x: np.ndarray) -> np.ndarray:
 
 
 def retrieval_accuracy(source_emb: np.ndarray, target_emb: np.ndarray) -> float:
-    """Tatoeba top-1 accuracy (0-100): source row i is right iff its cosine-nearest target is i.
+    """Top-1 accuracy (0-100) searched source -> target: source row i is right iff its
+    cosine-nearest target is i. XTREME's Tatoeba score searches the other way (English queries,
+    non-English index): :func:`xstilts.retrieval.tatoeba_accuracy`, which equals
+    ``retrieval_accuracy(english, source)`` up to ties.
 
     ``source_emb`` is (n, d), ``target_emb`` is (n, d) with row i the translation of source
     row i. Ties go to the lowest target index (``argmax``).

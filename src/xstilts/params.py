@@ -156,8 +156,13 @@ class TargetParams(Strict):
 
 
 class RetrievalParams(Strict):
+    """How the retrieve stage embeds sentences: pooling, hidden-state layer, and the token
+    length every sentence / query / candidate is truncated to (special tokens included)."""
+
     pooling: Literal["mean", "cls"] = "mean"
     layer: int = -1  # hidden-state index (-1 = last layer; 0 = embeddings)
+    # XTREME's scripts/run_bucc2018.sh and run_tatoeba.sh use 512; 128 keeps the embedded setup
+    max_length: Annotated[int, Field(strict=True, ge=1)] = 128
 
 
 class EvaluateParams(Strict):

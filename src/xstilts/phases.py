@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 DATA = Path("data/prepared")
 BASE = Path("models/base")
-RETRIEVAL_MAX_LENGTH = 128  # tokens per sentence / query / candidate in the retrieve stage
 
 
 def intermediate_dir(itask: str, seed: int) -> Path:
@@ -301,7 +300,7 @@ def run_retrieval(p: Params, itask: str, target: str, seed: int) -> dict:
     encoder, tokenizer = load_encoder(ckpt, p.model.trust_remote_code)
     encoder.to(device)
     r = p.evaluate.retrieval
-    args = (r.pooling, r.layer, p.evaluate.batch_size, RETRIEVAL_MAX_LENGTH, device, bf16)
+    args = (r.pooling, r.layer, p.evaluate.batch_size, r.max_length, device, bf16)
     kind = task.retrieval_kind  # pairs: top-1 accuracy; mining: BUCC F1; ranking: mAP@20
     pool = None
     if kind == "ranking":  # one shared candidate pool, embedded once

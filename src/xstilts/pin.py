@@ -2,10 +2,12 @@
 
 For each task with ``source: hub`` (and the base model when ``model.source: hub``) the hub is
 asked which commit its repo is at -- ``HfApi().dataset_info(repo, revision=pin).sha`` (models:
-``model_info``), where ``pin`` is the registry's pin of the task's repo (``Task.hub.revision``,
-e.g. MTEB's for Tatoeba) or None (the latest commit of the default branch) -- and the sha is
-written into params.yaml as ``tasks.<name>.revision`` (``model.revision``), with the same
-comment-preserving rewrite as ``xstilts tune --apply`` (xstilts.tune.set_entry_text).
+``model_info``), where ``pin`` is the registry's pin of the task's repo (``Task.hub.revision``:
+a sha public code pins for that repo, copied without hub access, so this is also where an
+unknown sha is caught as "revision ... not found") or None (unpinned in the registry, e.g. UD:
+the latest commit of the default branch) -- and the sha is written into params.yaml as
+``tasks.<name>.revision`` (``model.revision``), with the same comment-preserving rewrite as
+``xstilts tune --apply`` (xstilts.tune.set_entry_text).
 
 * Entries already pinned in params.yaml are kept (not even asked about) unless ``--update``,
   which re-resolves them as if they were unpinned.
@@ -14,7 +16,9 @@ comment-preserving rewrite as ``xstilts tune --apply`` (xstilts.tune.set_entry_t
   the task and repo, exits 1 and leaves params.yaml byte-identical.
 * ``--dry-run`` resolves and prints the table but writes nothing.
 * Only a task's own hub repo is pinned (``Task.hub``): the SQuAD / COPA training repos of the QA
-  targets and XCOPA keep their registry value, as with ``tasks.<name>.revision`` written by hand.
+  targets and XCOPA keep their registry value, as with ``tasks.<name>.revision`` written by hand,
+  and are not asked about; nor is ``Task.hub.parquet_revision`` (the Parquet-export commit read
+  for loading-script repos such as cosmos_qa), which params.yaml cannot override.
 """
 
 from __future__ import annotations

@@ -1,7 +1,15 @@
 """Retrieval scoring as XTREME and XTREME-R define it (pure functions of embeddings and ids).
 
 - **Pairs** (Tatoeba, the embedded ``xname_retrieval``): top-1 accuracy of cosine nearest
-  neighbours, :func:`xstilts.metrics.retrieval_accuracy`.
+  neighbours searched **en -> xx**, as XTREME reports Tatoeba (:func:`tatoeba_accuracy`): in
+  google-research/xtreme ``third_party/evaluate_retrieval.py`` (``main``, ``task_name ==
+  'tatoeba'``) ``x`` holds the non-English and ``y`` the English embeddings and
+  ``predictions = similarity_search(x, y, ...)``, and ``third_party/utils_retrieve.py``
+  ``similarity_search`` does ``idx.add(x)`` then ``idx.search(y, 1)``: the index is the
+  non-English side, every English sentence is a query and its prediction is the line of the
+  non-English sentence it retrieves (``evaluate.py`` ``accuracy`` compares those lines with the
+  labels). :func:`xstilts.metrics.retrieval_accuracy` is the other direction (xx -> en); the
+  two differ when nearest neighbours are not mutual (hubs).
 - **Mining** (BUCC 2018, XTREME ``third_party/utils_retrieve.py``, after LASER's
   ``mine_bitext``): ratio-margin scores over the k = 4 nearest neighbours in both directions
   (:func:`mine`), candidates keyed by sentence ids (:func:`candidate_scores`), the F1-optimal
@@ -73,6 +81,38 @@ def knn(queries: np.ndarray, database: np.ndarray, k: int,
         inds[start : start + step] = top
         sims[start : start + step] = np.take_along_axis(scores, top, axis=1)
     return sims, inds
+
+
+# --------------------------------------------------------------------------- pairs (Tatoeba)
+
+
+def tatoeba_predictions(source: np.ndarray, english: np.ndarray,
+                        use_faiss: bool | None = None) -> np.ndarray:
+    """For each English row j, the source (non-English) row nearest to it by cosine: XTREME's
+    ``similarity_search(x=source, y=english)`` (``idx.add(x)``; ``idx.search(y, 1)``), i.e. the
+    search runs **en -> xx**. faiss ``IndexFlatL2`` on L2-normalised rows ranks as cosine does;
+    ties go to the lower index here."""
+    src, eng = normalize(source), normalize(english)
+    if src.shape != eng.shape:
+        raise ValueError(f"source {src.shape} and English {eng.shape} must have the same shape")
+    if len(src) == 0:
+        raise ValueError("no sentences to retrieve")
+    return knn(eng, src, 1, use_faiss)[1][:, 0]
+
+
+def tatoeba_accuracy(source: np.ndarray, english: np.ndarray,
+                     use_faiss: bool | None = None) -> float:
+    """Tatoeba top-1 accuracy (0-100) as XTREME reports it: English row j is right iff the
+    source row it retrieves is row j (its translation), see :func:`tatoeba_predictions`.
+
+    Direction **en -> xx** (English queries, the non-English side is searched), per
+    google-research/xtreme ``third_party/evaluate_retrieval.py`` (tatoeba branch of ``main``:
+    ``similarity_search(x, y)`` with x = non-English, y = English) and
+    ``third_party/utils_retrieve.py`` ``similarity_search`` (``idx.add(x)``,
+    ``idx.search(y, 1)``). :func:`xstilts.metrics.retrieval_accuracy` searches xx -> en.
+    """
+    pred = tatoeba_predictions(source, english, use_faiss)
+    return 100.0 * float(np.mean(pred == np.arange(len(pred))))
 
 
 # --------------------------------------------------------------------------- mining (BUCC)

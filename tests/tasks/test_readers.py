@@ -119,6 +119,28 @@ def test_language_sets_as_in_xtreme():
     assert REGISTRY["xnli"].labels == ("entailment", "neutral", "contradiction")
 
 
+# google-research/xtreme evaluate.py TASK2LANGS (the languages its scorer averages over)
+XTREME_TASK2LANGS = {
+    "pawsx": "de,en,es,fr,ja,ko,zh",
+    "xnli": "ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh",
+    "panx": "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,"
+            "ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu",
+    "udpos": "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,"
+             "tl,tr,ur,vi,yo,zh",
+    "bucc": "de,fr,ru,zh",
+    "tatoeba": "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,"
+               "ka,ko,th,sw,zh,kk,tr,et,fi,hu",
+    "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi",
+    "mlqa": "en,es,de,ar,hi,vi,zh",
+    "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
+}
+
+
+@pytest.mark.parametrize("name", sorted(XTREME_TASK2LANGS))
+def test_language_lists_are_xtremes(name):
+    assert set(REGISTRY[name].languages) == set(XTREME_TASK2LANGS[name].split(","))
+
+
 def test_unknown_language_and_missing_files(tmp_path):
     task = REGISTRY["xquad"]
     with pytest.raises(ValueError, match="no language"):
@@ -879,7 +901,7 @@ def hub(monkeypatch):
     def load_dataset(path, name=None, *, revision=None, split=None, data_dir=None):
         calls.append((path, name, revision, split, data_dir))
         if path == "allenai/social_i_qa":
-            if revision != xtreme.PARQUET_EXPORT:
+            if revision != REGISTRY["socialiqa"].hub.parquet_revision:
                 raise RuntimeError("Dataset scripts are no longer supported, but found "
                                    "social_i_qa.py")
             assert data_dir == "default" and name is None
@@ -903,7 +925,7 @@ def test_hub_mnli_maps_labels_by_name(hub):
     # hub ClassLabel order here is (contradiction, entailment, neutral): mapped by name
     assert data[("en", "train")] == [{"id": "5", "text_a": "p", "text_b": "h", "label": 2}]
     assert [r["label"] for r in data[("en", "dev")]] == [0, 1]
-    assert ("nyu-mll/glue", "mnli", None, "validation_matched", None) in hub
+    assert ("nyu-mll/glue", "mnli", xtreme.GLUE_REVISION, "validation_matched", None) in hub
 
 
 def test_hub_qa_tasks(hub):
@@ -966,8 +988,10 @@ def test_hub_script_dataset_falls_back_to_parquet_export(hub):
     data = task.load_hub(task, ["en"])
     validate("socialiqa", data)
     assert data[("en", "train")][0]["label"] == 2 and data[("en", "train")][0]["choices"][2] == "x"
-    assert ("allenai/social_i_qa", None, None, "train", None) in hub
-    assert ("allenai/social_i_qa", None, xtreme.PARQUET_EXPORT, "train", "default") in hub
+    src = REGISTRY["socialiqa"].hub
+    assert ("allenai/social_i_qa", None, src.revision, "train", None) in hub
+    # the pinned commit of the Parquet export branch, not the branch's moving head
+    assert ("allenai/social_i_qa", None, src.parquet_revision, "train", "default") in hub
 
 
 def test_hub_commonsenseqa(hub):
@@ -1309,43 +1333,37 @@ def test_hub_snli_and_squad2(hub, monkeypatch):
     assert data[("en", "train")] == [
         {"id": "0", "text_a": "p", "text_b": "h", "label": 2},
         {"id": "2", "text_a": "r", "text_b": "j", "label": 1}]
-    assert ("stanfordnlp/snli", "plain_text", None, "validation", None) in hub
+    assert ("stanfordnlp/snli", "plain_text", REGISTRY["snli"].hub.revision, "validation",
+            None) in hub
     task = REGISTRY["squad2"]
     data = task.load_hub(task, ["en"])
     validate("squad2", data)
     assert data[("en", "dev")][1]["answers"] == {"text": [], "answer_start": []}
-    assert ("rajpurkar/squad_v2", "squad_v2", None, "train", None) in hub
+    assert ("rajpurkar/squad_v2", "squad_v2", REGISTRY["squad2"].hub.revision, "train",
+            None) in hub
 
 
 def test_hub_revision_from_params_and_unpinned_warning(hub, caplog):
-    """tasks.<name>.revision pins the task's hub repo; an unpinned load is logged."""
+    """tasks.<name>.revision overrides the registry pin of the task's hub repo; an unpinned
+    source is logged as such."""
     from xstilts import data as xdata
     from xstilts.params import TaskSource
+    from xstilts.tasks.core import HubSource
 
-    xtreme._UNPINNED_WARNED.discard("nyu-mll/glue")
-    with caplog.at_level("WARNING", logger="xstilts.tasks.xtreme"):
-        xdata.load_task_data(REGISTRY["mnli"], TaskSource(source="hub"))
-    assert any("nyu-mll/glue is unpinned" in r.getMessage() for r in caplog.records)
-    assert ("nyu-mll/glue", "mnli", None, "train", None) in hub
+    xdata.load_task_data(REGISTRY["mnli"], TaskSource(source="hub"))
+    assert {c[2] for c in hub} == {xtreme.GLUE_REVISION}
     hub.clear()
-    caplog.clear()
     sha = "0123456789abcdef0123456789abcdef01234567"
-    xtreme._UNPINNED_WARNED.discard("nyu-mll/glue")
     with caplog.at_level("WARNING", logger="xstilts.tasks.xtreme"):
         xdata.load_task_data(REGISTRY["mnli"], TaskSource(source="hub", revision=sha))
     assert {c[2] for c in hub} == {sha}
     assert not any("unpinned" in r.getMessage() for r in caplog.records)
-    assert REGISTRY["mnli"].hub.revision is None  # the registry itself is unchanged
+    assert REGISTRY["mnli"].hub.revision == xtreme.GLUE_REVISION  # the registry is unchanged
+    hub.clear()
+    xtreme._UNPINNED_WARNED.discard("nyu-mll/glue")
+    with caplog.at_level("WARNING", logger="xstilts.tasks.xtreme"):
+        xtreme.hub_load(HubSource("nyu-mll/glue", "mnli"), "train")
+    assert any("nyu-mll/glue is unpinned" in r.getMessage() for r in caplog.records)
+    assert hub == [("nyu-mll/glue", "mnli", None, "train", None)]
     with pytest.raises(ValueError, match="'revision' pins a hub dataset"):
         TaskSource(source="local", path="/x", revision=sha)
-
-
-def test_hub_sources_pinned_or_declared_unpinned():
-    """Every pinned revision is a full commit sha (only shas verified in code that pins them);
-    the new tasks' repos could not be verified offline and stay unpinned (params pin them)."""
-    pinned = {name: t.hub.revision for name, t in REGISTRY.items()
-              if t.hub is not None and t.hub.revision is not None}
-    for name, rev in pinned.items():
-        assert len(rev) == 40 and all(c in "0123456789abcdef" for c in rev), name
-    for name in ("squad2", "snli"):
-        assert REGISTRY[name].hub.revision is None, name

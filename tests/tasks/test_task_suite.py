@@ -11,6 +11,7 @@ by hand in the comments, so a reader or metric that drifts makes these tests fai
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -302,15 +303,17 @@ def test_span_qa_tasks_load_and_score(name, tmp_path):
     # every first gold answer here is one token (checked), so that "<gold> zzz" has
     # P = 1/2, R = 1, F1 = 2/3 and EM = 0
     first = recs[0]["id"]
-    assert len(metrics.normalize_answer(gold[first], lang).split()) == 1
-    assert metrics.squad_scores(gold, refs, lang=lang) == {"em": 100.0, "f1": 100.0}
+    assert len(metrics.normalize_answer(gold[first], lang, task.qa_script).split()) == 1
+    script = task.qa_script  # as XTREME's evaluate.py: MLQA's script for mlqa, else SQuAD
+    assert script == ("mlqa" if name == "mlqa" else "squad")
+    assert metrics.squad_scores(gold, refs, lang=lang, script=script) == {"em": 100.0, "f1": 100.0}
     corrupt = {**gold, first: gold[first] + " zzz"}
-    s = metrics.squad_scores(corrupt, refs, lang=lang)
+    s = metrics.squad_scores(corrupt, refs, lang=lang, script=script)
     assert s["em"] == pytest.approx(100.0 * (n - 1) / n)
     assert s["f1"] == pytest.approx(100.0 * (n - 1 + 2 / 3) / n)
     # a missing prediction scores 0 for its question (as evaluation.py's per-example detail)
     missing = {k: v for k, v in gold.items() if k != first}
-    assert metrics.squad_scores(missing, refs, lang=lang)["em"] == pytest.approx(
+    assert metrics.squad_scores(missing, refs, lang=lang, script=script)["em"] == pytest.approx(
         100.0 * (n - 1) / n)
 
 
@@ -322,10 +325,14 @@ def test_span_qa_known_answers(tmp_path):
     # "die alt" (German article dropped by MLQA normalisation) is exact; "schön!" too
     # (punctuation); predicting "alt" for "schön" is 0: EM = F1 = 50
     ids = [r["id"] for r in de]
-    assert metrics.squad_scores({ids[0]: "die alt", ids[1]: "schön!"}, refs, "de") == \
-        {"em": 100.0, "f1": 100.0}
-    assert metrics.squad_scores({ids[0]: "alt", ids[1]: "alt"}, refs, "de") == \
-        {"em": 50.0, "f1": 50.0}
+    script = REGISTRY["mlqa"].qa_script
+    assert metrics.squad_scores({ids[0]: "die alt", ids[1]: "schön!"}, refs, "de",
+                                script=script) == {"em": 100.0, "f1": 100.0}
+    assert metrics.squad_scores({ids[0]: "alt", ids[1]: "alt"}, refs, "de",
+                                script=script) == {"em": 50.0, "f1": 50.0}
+    # SQuAD v1.1's rules (XQuAD, TyDiQA) keep the German article: "die alt" != "alt"
+    assert metrics.squad_scores({ids[0]: "die alt", ids[1]: "schön!"}, refs, "de",
+                                script=REGISTRY["xquad"].qa_script)["em"] == 50.0
 
 
 def test_real_xquad_partial_answer():
@@ -431,8 +438,9 @@ def test_ccg_load_and_score(tmp_path):
 
 @pytest.mark.parametrize("name", ["tatoeba", "tatoeba_r"])
 def test_real_tatoeba_load_and_score(name):
-    """Top-1 cosine accuracy on real pairs: embeddings that identify each pair (one-hot of its
-    index, source and target alike) retrieve everything; swapping two targets loses 2."""
+    """Top-1 cosine accuracy (XTREME's en -> xx search) on real pairs: embeddings that
+    identify each pair (one-hot of its index, source and target alike) retrieve everything;
+    swapping two targets loses 2."""
     data = load(name, need_real("tatoeba"), ["jv", "kk"])
     for lang, n in (("jv", 205), ("kk", 575)):
         recs = data[(lang, "test")]
@@ -440,9 +448,9 @@ def test_real_tatoeba_load_and_score(name):
         assert REGISTRY[name].metric == "acc"
         src = np.eye(n, dtype=np.float32)
         tgt = src.copy()
-        assert metrics.retrieval_accuracy(src, tgt) == 100.0
+        assert retrieval.tatoeba_accuracy(src, tgt) == 100.0
         tgt[[0, 1]] = tgt[[1, 0]]
-        assert metrics.retrieval_accuracy(src, tgt) == pytest.approx(100 * (n - 2) / n)
+        assert retrieval.tatoeba_accuracy(src, tgt) == pytest.approx(100 * (n - 2) / n)
     # text-keyed embeddings: a "perfect translator" embeds each source as its English line;
     # the 205 Javanese-side English lines are distinct, so all are retrieved. An encoder that
     # embeds every source as the first English line gets only row 0 right: 1/205
@@ -451,9 +459,16 @@ def test_real_tatoeba_load_and_score(name):
     assert len(vocab) == 205
     tgt = np.eye(len(vocab))[[vocab[r["target"]] for r in jv]]
     src = np.eye(len(vocab))[[vocab[r["target"]] for r in jv]]
-    assert metrics.retrieval_accuracy(src, tgt) == 100.0
+    assert retrieval.tatoeba_accuracy(src, tgt) == 100.0
     collapsed = np.eye(len(vocab))[[0] * len(jv)]
-    assert metrics.retrieval_accuracy(collapsed, tgt) == pytest.approx(100 / 205)
+    assert retrieval.tatoeba_accuracy(collapsed, tgt) == pytest.approx(100 / 205)
+    # the direction is XTREME's, en -> xx: English lines that all lean towards source 0 (a hub)
+    # retrieve it, so only pair 0 is right, although every source's nearest English line is
+    # its own translation (xx -> en would score 100)
+    hub = src.copy()
+    hub[:, 0] += 2.0
+    assert retrieval.tatoeba_accuracy(src, hub) == pytest.approx(100 / 205)
+    assert metrics.retrieval_accuracy(src, hub) == 100.0
 
 
 def _bucc_gold(records: list[dict]) -> set[tuple[str, str]]:
@@ -557,3 +572,98 @@ def test_suite_covers_every_non_embedded_task():
     for name in REGISTRY:
         if name not in SUITE:  # the embedded study tasks (cldr_*, xcat_*, xname_retrieval)
             assert name.startswith(("cldr_", "xcat_", "xname_")), name
+
+
+# --------------------------------------------------------------------------- hub revisions
+
+SHA40 = re.compile(r"[0-9a-f]{40}")
+
+
+def _hub_sources():
+    """Every HubSource the hub loaders read: each task's own, plus the helper repos (SQuAD
+    train/dev of the QA targets, COPA of XCOPA, Tatoeba)."""
+    from xstilts.tasks import xtreme
+
+    sources = {f"task {name}": t.hub for name, t in REGISTRY.items() if t.hub is not None}
+    sources.update({"SQUAD_HUB": xtreme.SQUAD_HUB, "COPA_HUB": xtreme.COPA_HUB,
+                    "TATOEBA_HUB": xtreme.TATOEBA_HUB})
+    return sources
+
+
+def test_every_hub_source_is_pinned_or_explicitly_unpinned():
+    """A hub source without a commit sha must be listed in xtreme.UNPINNED_HUB_REPOS (documented
+    there: no public pin found), so adding an unpinned repo by accident fails here."""
+    from xstilts.tasks import xtreme
+
+    sources = _hub_sources()
+    assert len(sources) > 20
+    unpinned = {where: src.path for where, src in sources.items() if src.revision is None}
+    assert set(unpinned.values()) <= xtreme.UNPINNED_HUB_REPOS, unpinned
+    for where, src in sources.items():
+        if src.revision is not None:
+            assert SHA40.fullmatch(src.revision), (where, src.revision)
+        if src.parquet_revision is not None:
+            assert SHA40.fullmatch(src.parquet_revision), (where, src.parquet_revision)
+            assert src.parquet_revision != src.revision, where  # two branches, two commits
+    # the allow-list holds only repos actually used, and none of them is pinned somewhere else
+    paths = {src.path for src in sources.values()}
+    assert xtreme.UNPINNED_HUB_REPOS <= paths
+    assert not {src.path for src in sources.values() if src.revision is not None} \
+        & xtreme.UNPINNED_HUB_REPOS
+    # one commit per repo: configs of the same repo are read at the same revision
+    by_repo: dict[str, set] = {}
+    for src in sources.values():
+        by_repo.setdefault(src.path, set()).add((src.revision, src.parquet_revision))
+    assert all(len(revs) == 1 for revs in by_repo.values()), by_repo
+    assert REGISTRY["cosmosqa"].hub.parquet_revision == "ed50fe83db62b355759053b1cd5eef344ee371e0"
+    assert REGISTRY["socialiqa"].hub.parquet_revision == \
+        "537a2ec8ec565adc0b70b70752893e59e024df26"
+    assert xtreme.TATOEBA_HUB.revision == "9080400076fbadbb4c4dcb136ff4eddc40b42553"
+
+
+def test_hub_load_passes_the_pinned_revisions(monkeypatch):
+    """hub_load reads the pinned revision; a loading-script repo falls back to its Parquet
+    export at parquet_revision when set, else at PARQUET_EXPORT (the branch's latest commit)."""
+    import datasets
+
+    from xstilts.tasks import xtreme
+    from xstilts.tasks.core import HubSource
+
+    calls = []
+    scripts = {"org/script"}
+
+    def load_dataset(path, name=None, **kwargs):
+        calls.append((path, name, kwargs))
+        if path in scripts and kwargs.get("data_dir") is None:
+            raise RuntimeError("Dataset scripts are no longer supported, but found script.py")
+        return f"ds:{path}"
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    sha, parquet = "1" * 40, "2" * 40
+
+    assert xtreme.hub_load(HubSource("org/plain", "cfg", sha), "train") == "ds:org/plain"
+    assert calls == [("org/plain", "cfg", {"revision": sha, "split": "train"})]
+
+    calls.clear()
+    pinned = HubSource("org/script", None, sha, parquet_revision=parquet)
+    assert xtreme.hub_load(pinned, "validation", config="en") == "ds:org/script"
+    assert calls == [("org/script", "en", {"revision": sha, "split": "validation"}),
+                     ("org/script", None, {"data_dir": "en", "revision": parquet,
+                                           "split": "validation"})]
+
+    calls.clear()
+    xtreme.hub_load(HubSource("org/script", revision=sha), "train")
+    assert calls[-1] == ("org/script", None, {"data_dir": "default",
+                                              "revision": xtreme.PARQUET_EXPORT,
+                                              "split": "train"})
+
+    # the registry's own sources: cosmos_qa reads its main pin, then the parquet-branch pin
+    calls.clear()
+    scripts.add("allenai/cosmos_qa")
+    xtreme.hub_load(REGISTRY["cosmosqa"].hub, "train")
+    assert [c[2]["revision"] for c in calls] == ["28d9d5e2aae025e73e11177891a88dba51190013",
+                                                 "ed50fe83db62b355759053b1cd5eef344ee371e0"]
+    calls.clear()
+    xtreme.hub_load(REGISTRY["xnli"].hub, "test", config="de")
+    assert calls == [("facebook/xnli", "de", {"revision": REGISTRY["xnli"].hub.revision,
+                                              "split": "test"})]

@@ -101,6 +101,8 @@ RANKING_SCHEMA = Features(
     }
 )
 RETRIEVAL_KINDS: tuple[str, ...] = ("pairs", "mining", "ranking")
+# span-QA EM/F1 definitions (xstilts.metrics.squad_scores ``script``), see Task.qa_script
+QA_SCRIPTS: tuple[str, ...] = ("squad", "mlqa", "auto")
 CANDIDATES_SPLIT = "candidates"  # the candidate pool of ranking tasks (under "en")
 
 # Every loader returns {(lang, split): list of canonical records}:
@@ -112,11 +114,18 @@ Loader = Callable[..., SplitData]
 
 @dataclass(frozen=True)
 class HubSource:
-    """Where a task lives on the Hugging Face hub (pinned)."""
+    """Where a task lives on the Hugging Face hub, pinned to a commit.
+
+    ``revision``: the commit of the repo's default branch (None = unpinned, the latest).
+    ``parquet_revision``: for repos still published as a loading script (unreadable by
+    ``datasets`` >= 4), the commit of their automatic Parquet export branch
+    (``refs/convert/parquet``) that the loader reads instead; None = that branch's latest commit.
+    """
 
     path: str
     config: str | None = None
     revision: str | None = None
+    parquet_revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,17 @@ class Task:
     def metrics(self) -> tuple[str, ...]:
         """The task's metrics, main first: ``extra["metrics"]`` if declared, else its type's."""
         return tuple(self.extra.get("metrics", METRICS[self.type]))
+
+    @property
+    def qa_script(self) -> str:
+        """The official EM/F1 definition of a span-QA task, as XTREME's ``evaluate.py`` picks it
+        (``METRIC_FUNCTION``): ``"squad"`` (SQuAD v1.1, every language: XQuAD, TyDiQA-GoldP,
+        SQuAD) unless the task declares ``extra["qa_script"]`` (``"mlqa"``: MLQA's per-language
+        script, every language including en; ``"auto"``: MLQA rules where MLQA defines them)."""
+        script = self.extra.get("qa_script", "squad")
+        if script not in QA_SCRIPTS:
+            raise ValueError(f"task {self.name!r}: qa_script {script!r} is not one of {QA_SCRIPTS}")
+        return script
 
     @property
     def retrieval_kind(self) -> str | None:

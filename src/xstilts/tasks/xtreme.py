@@ -17,13 +17,22 @@ canonical schema of the task type. Conventions (those of the pipeline, see ``xst
   tried for the SQuAD / MNLI / COPA training files). A missing file skips that split with a
   warning; a requested language without any file is an error (FileNotFoundError).
 * Hub labels are mapped by *name* (ClassLabel names -> ``Task.labels``), columns by name.
-  Revisions are pinned only where the exact commit is known (MTEB's bitext sets, at the
-  revisions MTEB itself pins); elsewhere ``revision=None`` (latest, logged as "unpinned" at
-  load time) -- pin with ``tasks.<name>.revision`` in params.yaml before a paper run (it pins the
-  task's own hub repo, ``Task.hub``; the SQuAD / COPA training repos of the QA targets and
-  XCOPA keep their registry value).
+  Every hub repo is pinned to a commit (``HubSource.revision``) except those in
+  ``UNPINNED_HUB_REPOS`` (UD, no public pin found; logged as "unpinned" at load time). The shas
+  are the ones public code pins for the same repo ids -- MTEB (xnli, xquad, mlqa, tatoeba),
+  lighteval and HELM (mlqa), otherwise several independent public repos agreeing (for squad_v2,
+  hellaswag and commonsense_qa some quote inspect_evals' pin); provenance is commented at each
+  pin. tydiqa's rests on one file (low confidence); mewslix's is not confirmed by any public
+  code. None could be verified from the offline machine they were written on: ``xstilts pin``
+  on a hub-connected machine asks the hub about the registry pin of each ``source: hub`` task's
+  own repo (an unknown sha fails) and writes the resolved commit to params.yaml; it does not
+  check the SQuAD / COPA helper repos or ``parquet_revision``. ``tasks.<name>.revision`` in
+  params.yaml overrides the pin of the task's own hub repo (``Task.hub``); the SQuAD / COPA
+  training repos of the QA targets and XCOPA keep their registry value.
   Datasets that are still a loading script on the hub (unsupported by ``datasets`` >= 4) are read
-  from their automatic Parquet export (``refs/convert/parquet``, config = folder), unpinned.
+  from their automatic Parquet export (``refs/convert/parquet``, config = folder), at
+  ``HubSource.parquet_revision`` where known (cosmos_qa, social_i_qa), else that branch's latest
+  commit (unpinned: mlqa, UD, possibly tydiqa).
 """
 
 from __future__ import annotations
@@ -129,13 +138,27 @@ UDPOS_LANGUAGES = (
 UDPOS_TEST_ONLY = ("kk", "th", "tl", "yo")  # no dev file in any of their UD v2.7 treebanks
 
 # --------------------------------------------------------------------------- hub sources
-# revision=None: the exact commit of these repos is not known here; pin before a paper run.
+# Revisions are the commits public projects pin for these exact repo ids (provenance next to
+# each: the project and file, or "pinned identically by N public repos" for unnamed research
+# code found by a code search). They could not be checked against the hub from the offline
+# machine they were written on: `xstilts pin --dry-run` on a hub-connected machine asks the hub
+# for each task's registry pin (an unknown sha fails with "revision ... not found").
+# Repos left unpinned on purpose: UNPINNED_HUB_REPOS.
 
 GLUE_HUB = "nyu-mll/glue"
-SQUAD_HUB = HubSource("rajpurkar/squad", "plain_text")
-COPA_HUB = HubSource("aps/super_glue", "copa")  # XCOPA's English train/val
+# pinned identically by 4+ public repos (one sha per repo: mnli, qqp and sst2 alike)
+GLUE_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
+SQUAD_HUB = HubSource("rajpurkar/squad", "plain_text",
+                      revision="7b6d24c440a36b6815f21b70d25016731768db1f")  # 5 public repos
+COPA_HUB = HubSource("aps/super_glue", "copa",  # XCOPA's English train/val
+                     revision="3de24cf8022e94f4ee4b9d55a6f539891524d646")  # 4+ public repos
+# The revision MTEB recorded in its published results (model-card MTEB metadata); current MTEB
+# code (mteb/tasks/BitextMining/multilingual/TatoebaBitextMining.py) pins the newer 69e8f12d.
 TATOEBA_HUB = HubSource("mteb/tatoeba-bitext-mining",
-                        revision="9080400076fbadbb4c4dcb136ff4eddc40b42553")  # MTEB's pin
+                        revision="9080400076fbadbb4c4dcb136ff4eddc40b42553")
+# Hub repos deliberately left unpinned (no public pin found); tests/tasks/test_task_suite.py
+# fails for any other hub source without a 40-hex revision.
+UNPINNED_HUB_REPOS = frozenset({"universal-dependencies/universal_dependencies"})
 
 
 _UNPINNED_WARNED: set[str] = set()
@@ -143,8 +166,9 @@ _UNPINNED_WARNED: set[str] = set()
 
 def hub_load(src: HubSource, split: str, config: str | None = None) -> Any:
     """``datasets.load_dataset(path, config, revision=..., split=...)``; a repo that is still a
-    loading script is read from its Parquet export instead (config -> data_dir). An unpinned
-    source (``revision=None``) is logged once per repo as a warning ("unpinned")."""
+    loading script is read from its Parquet export instead (config -> data_dir), at
+    ``src.parquet_revision`` when set, else the export branch's latest commit (PARQUET_EXPORT).
+    An unpinned source (``revision=None``) is logged once per repo as a warning ("unpinned")."""
     config = config if config is not None else src.config
     if src.revision is None and src.path not in _UNPINNED_WARNED:
         _UNPINNED_WARNED.add(src.path)
@@ -156,10 +180,14 @@ def hub_load(src: HubSource, split: str, config: str | None = None) -> Any:
     except RuntimeError as e:
         if "scripts are no longer supported" not in str(e):
             raise
-    log.warning("%s is a loading script; reading its Parquet export (%s, unpinned)", src.path,
-                PARQUET_EXPORT)
+    if src.parquet_revision is None:
+        log.warning("%s is a loading script; reading its Parquet export (%s, unpinned)",
+                    src.path, PARQUET_EXPORT)
+    else:
+        log.info("%s is a loading script; reading its Parquet export (%s @ %s)", src.path,
+                 PARQUET_EXPORT, src.parquet_revision)
     return hf_datasets.load_dataset(src.path, data_dir=config or "default",
-                                    revision=PARQUET_EXPORT, split=split)
+                                    revision=src.parquet_revision or PARQUET_EXPORT, split=split)
 
 
 def _class_names(ds: Any, column: str) -> list[str] | None:
@@ -312,7 +340,7 @@ register(Task(
     languages=("en",),
     splits=_EN,
     labels=rd.NLI_LABELS,
-    hub=HubSource(GLUE_HUB, "mnli"),
+    hub=HubSource(GLUE_HUB, "mnli", GLUE_REVISION),
     load_hub=_simple_hub(
         {"train": "train", "dev": "validation_matched"},
         lambda ds, w: _pair_rows(ds, "premise", "hypothesis", "label", rd.NLI_LABELS, w, "idx"),
@@ -333,7 +361,7 @@ register(Task(
     languages=("en",),
     splits=_EN,
     labels=rd.QQP_LABELS,
-    hub=HubSource(GLUE_HUB, "qqp"),
+    hub=HubSource(GLUE_HUB, "qqp", GLUE_REVISION),
     load_hub=_simple_hub(
         {"train": "train", "dev": "validation"},
         lambda ds, w: _pair_rows(ds, "question1", "question2", "label", rd.QQP_LABELS, w, "idx"),
@@ -359,7 +387,7 @@ register(Task(
     languages=("en",),
     splits=_EN,
     labels=rd.SST2_LABELS,
-    hub=HubSource(GLUE_HUB, "sst2"),
+    hub=HubSource(GLUE_HUB, "sst2", GLUE_REVISION),
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, _sst2_rows),
     load_local=_simple_local(
         {"train": ("train.tsv", "SST-2/train.tsv"), "dev": ("dev.tsv", "SST-2/dev.tsv")},
@@ -402,7 +430,8 @@ register(Task(
     languages=("en",),
     splits=_EN,
     labels=rd.NLI_LABELS,
-    hub=HubSource("facebook/anli", "plain_text"),
+    hub=HubSource("facebook/anli", "plain_text",
+                  "8e4813d81f46d313dac7892e1c28076917cfcdf9"),  # 5+ public repos
     load_hub=_anli_hub,
     load_local=_anli_local,
     description="Adversarial NLI v1.0, rounds R1-R3 concatenated (labels e/n/c -> entailment/"
@@ -424,7 +453,8 @@ register(Task(
     languages=("en",),
     splits=_EN,
     labels=rd.NLI_LABELS,
-    hub=HubSource("stanfordnlp/snli", "plain_text"),
+    hub=HubSource("stanfordnlp/snli", "plain_text",
+                  "cdb5c3d5eed6ead6e5a341c8e56e669bb666725b"),  # 5+ public repos
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, _snli_rows),
     load_local=_simple_local(
         {"train": ("snli_1.0_train.jsonl", "snli_1.0/snli_1.0_train.jsonl"),
@@ -465,7 +495,8 @@ register(Task(
     type=TaskType.SPAN_QA,
     languages=("en",),
     splits=_EN,
-    hub=HubSource("rajpurkar/squad_v2", "squad_v2"),
+    # pinned identically by 5+ public repos (one quotes inspect_evals' squad pin)
+    hub=HubSource("rajpurkar/squad_v2", "squad_v2", "3ffb306f725f7d2ce8394bc1873b24868140c412"),
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, lambda ds, w: _squad_rows(ds)),
     load_local=_simple_local({s: _squad2_candidates(s) for s in ("train", "dev")}, _read_squad2),
     description="SQuAD v2.0 extractive QA with unanswerable questions (empty answers): trained "
@@ -485,7 +516,9 @@ register(Task(
     type=TaskType.MULTIPLE_CHOICE,
     languages=("en",),
     splits=_EN,
-    hub=HubSource("Rowan/hellaswag"),
+    # pinned identically by 10+ public repos (one asserts it equals inspect_evals'
+    # hellaswag.HELLASWAG_DATASET_REVISION)
+    hub=HubSource("Rowan/hellaswag", revision="218ec52e09a7e7462a5400043bb9a69a41d06b76"),
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, _hellaswag_rows),
     load_local=_simple_local(
         {"train": ("hellaswag_train.jsonl", "data/hellaswag_train.jsonl"),
@@ -513,7 +546,8 @@ register(Task(
     type=TaskType.MULTIPLE_CHOICE,
     languages=("en",),
     splits=_EN,
-    hub=HubSource("tau/commonsense_qa"),
+    # pinned identically by 5+ public repos (one quotes inspect_evals' commonsense_qa pin)
+    hub=HubSource("tau/commonsense_qa", revision="94630fe30dad47192a8546eb75f094926d47e155"),
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, _csqa_rows),
     load_local=_simple_local(
         {"train": ("train_rand_split.jsonl",), "dev": ("dev_rand_split.jsonl",)},
@@ -535,7 +569,10 @@ register(Task(
     type=TaskType.MULTIPLE_CHOICE,
     languages=("en",),
     splits=_EN,
-    hub=HubSource("allenai/cosmos_qa"),
+    # main (28d9d5e2) is the cosmos_qa.py loading script: read from refs/convert/parquet at
+    # ed50fe83; both pinned (as a pair) by 2 public repos
+    hub=HubSource("allenai/cosmos_qa", revision="28d9d5e2aae025e73e11177891a88dba51190013",
+                  parquet_revision="ed50fe83db62b355759053b1cd5eef344ee371e0"),
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, _cosmos_rows),
     load_local=_simple_local(
         {"train": ("train.csv", "data/train.csv"), "dev": ("valid.csv", "data/valid.csv")},
@@ -571,7 +608,10 @@ register(Task(
     type=TaskType.MULTIPLE_CHOICE,
     languages=("en",),
     splits=_EN,
-    hub=HubSource("allenai/social_i_qa"),
+    # main (8835ceb9, pinned identically by 3+ public repos) is the social_i_qa.py loading
+    # script: read from refs/convert/parquet at 537a2ec8 (pinned by 2 public repos)
+    hub=HubSource("allenai/social_i_qa", revision="8835ceb9141d7896d9d968634a9b21ae440e3ec5",
+                  parquet_revision="537a2ec8ec565adc0b70b70752893e59e024df26"),
     load_hub=_simple_hub({"train": "train", "dev": "validation"}, _siqa_rows),
     load_local=_siqa_local,
     description="Social IQa: 3-way questions about social situations (context = context + "
@@ -627,7 +667,9 @@ register(Task(
     languages=XNLI_LANGUAGES,
     splits=_target_splits(XNLI_LANGUAGES),
     labels=rd.NLI_LABELS,
-    hub=HubSource("facebook/xnli"),  # config = language
+    # config = language. MTEB mteb/tasks/PairClassification/multilingual/XNLI.py pins this sha
+    # under the alias "xnli" (redirects here); 5+ public repos pin it for facebook/xnli
+    hub=HubSource("facebook/xnli", revision="b8dd5d7af51114dbda02c0e3f6133f332186418e"),
     load_hub=_xnli_hub,
     load_local=_xnli_local,
     description="XNLI 1.0: NLI in 15 languages; English train = MNLI train, dev/test = XNLI.",
@@ -664,7 +706,12 @@ register(Task(
     languages=PAWSX_LANGUAGES,
     splits=_target_splits(PAWSX_LANGUAGES),
     labels=rd.PAWSX_LABELS,
-    hub=HubSource("google-research-datasets/paws-x"),  # config = language
+    # config = language. The Parquet revision (observed 2026-09-24; 8+ public repos read
+    # <lang>/{train,validation,test}-00000-of-00001.parquet at it). Not MTEB's 8a04d940
+    # (mteb/tasks/PairClassification/multilingual/PawsX.py): a loading-script revision
+    # (trust_remote_code) that datasets >= 4 cannot load.
+    hub=HubSource("google-research-datasets/paws-x",
+                  revision="4cd8187c404bda33cb1f62b49b001115862acf37"),
     load_hub=_pawsx_hub,
     load_local=_pawsx_local,
     description="PAWS-X: paraphrase identification; English train, dev_2k/test_2k per language.",
@@ -718,7 +765,9 @@ register(Task(
     type=TaskType.SPAN_QA,
     languages=XQUAD_LANGUAGES,
     splits=_target_splits(XQUAD_LANGUAGES, others=("test",)),
-    hub=HubSource("google/xquad"),  # config = xquad.<lang>, its only split "validation" = test
+    # config = xquad.<lang>, its only split "validation" = test.
+    # MTEB mteb/tasks/Retrieval/multilingual/XQuADRetrieval.py
+    hub=HubSource("google/xquad", revision="51adfef1c1287aab1d2d91b5bead9bcfb9c68583"),
     load_hub=_xquad_hub,
     load_local=_xquad_local,
     description=f"XQuAD: SQuAD v1.1 dev paragraphs translated into 10 languages (test only); "
@@ -746,12 +795,17 @@ register(Task(
     type=TaskType.SPAN_QA,
     languages=MLQA_LANGUAGES,
     splits=_target_splits(MLQA_LANGUAGES, en=("train", "dev", "test")),
-    hub=HubSource("facebook/mlqa"),  # config = mlqa.<lang>.<lang> (context = question language)
+    # config = mlqa.<lang>.<lang> (context = question language). lighteval
+    # src/lighteval/tasks/multilingual/tasks/mlqa.py, HELM
+    # src/helm/benchmark/scenarios/melt_scenarios.py, MTEB MLQARetrieval.py. A loading-script
+    # revision: datasets >= 4 reads the Parquet export, whose commit is not known (unpinned).
+    hub=HubSource("facebook/mlqa", revision="397ed406c1a7902140303e7faf60fff35b58d285"),
     load_hub=_mlqa_hub,
     load_local=_mlqa_local,
     description=f"MLQA v1.0, context and question in the same language; {_QA_SPLITS_NOTE} "
     "(MLQA's own en dev is not used); other languages: MLQA dev/test.",
-    extra={"role": "target", "train_source": "squad"},
+    # XTREME evaluate.py scores MLQA (only) with MLQA's script, in every language incl. en
+    extra={"role": "target", "train_source": "squad", "qa_script": "mlqa"},
 ))
 
 
@@ -789,7 +843,9 @@ register(Task(
     type=TaskType.SPAN_QA,
     languages=TYDIQA_LANGUAGES,
     splits=_target_splits(TYDIQA_LANGUAGES, others=("test",)),
-    hub=HubSource("google-research-datasets/tydiqa", "secondary_task"),
+    # low confidence: one public file (a custom lighteval TydiqaTask, trust_dataset=True)
+    hub=HubSource("google-research-datasets/tydiqa", "secondary_task",
+                  "824c1b749da46e73930be9142d3b6815f2dded02"),
     load_hub=_tydiqa_hub,
     load_local=_tydiqa_local,
     description=f"TyDi QA GoldP v1.1: the GoldP dev set of each language is the test split (as "
@@ -845,7 +901,9 @@ register(Task(
     type=TaskType.SPAN_QA,
     languages=TYDIQA_LANGUAGES,
     splits={lang: ("train", "dev") if lang == "en" else ("train",) for lang in TYDIQA_LANGUAGES},
-    hub=HubSource("google-research-datasets/tydiqa", "secondary_task"),
+    # low confidence: one public file (a custom lighteval TydiqaTask, trust_dataset=True)
+    hub=HubSource("google-research-datasets/tydiqa", "secondary_task",
+                  "824c1b749da46e73930be9142d3b6815f2dded02"),
     load_hub=_tydiqa_train_hub,
     load_local=_tydiqa_train_local,
     description="TyDi QA GoldP v1.1 train set, native questions in 9 languages (split by the "
@@ -958,7 +1016,9 @@ register(Task(
             ("test",) if lang in UDPOS_TEST_ONLY else ("dev", "test")
             for lang in UDPOS_LANGUAGES},
     labels=rd.UPOS_TAGS,
-    hub=HubSource("universal-dependencies/universal_dependencies"),  # config = treebank
+    # config = treebank. Unpinned (UNPINNED_HUB_REPOS): no public pin found; a loading script,
+    # read from its Parquet export
+    hub=HubSource("universal-dependencies/universal_dependencies"),
     load_hub=_udpos_hub,
     load_local=_udpos_local,
     description="Universal Dependencies v2.7 POS tagging (UPOS), all treebanks of a language "
@@ -999,7 +1059,8 @@ register(Task(
     languages=PANX_LANGUAGES,
     splits=_target_splits(PANX_LANGUAGES),
     labels=rd.PANX_LABELS,
-    hub=HubSource("unimelb-nlp/wikiann"),  # config = language (Rahimi et al. splits)
+    # config = language (Rahimi et al. splits); pinned identically by 5+ public repos
+    hub=HubSource("unimelb-nlp/wikiann", revision="f0a3be6dc5564c0cc4150bb660144800a1f539d4"),
     load_hub=_panx_hub,
     load_local=_panx_local,
     description="WikiANN / PAN-X named entities (PER, ORG, LOC; BIO) in XTREME's 40 languages, "
@@ -1167,7 +1228,8 @@ register(Task(
     type=TaskType.MULTIPLE_CHOICE,
     languages=XCOPA_LANGUAGES,
     splits=_target_splits(XCOPA_LANGUAGES, en=("train", "dev")),
-    hub=HubSource("cambridgeltl/xcopa"),  # config = language; English from COPA_HUB
+    # config = language; English from COPA_HUB. Pinned identically by 5+ public repos
+    hub=HubSource("cambridgeltl/xcopa", revision="042f78955ba48e6404616762fa6e05e839c3907a"),
     load_hub=_xcopa_hub,
     load_local=_xcopa_local,
     description="XCOPA: causal commonsense (2 choices) in 11 languages; English train/dev = COPA "

@@ -61,7 +61,9 @@ TATOEBA_R_ISO3 = {**TATOEBA_ISO3, **TATOEBA_XTREME_R_ISO3}
 TATOEBA_R_LANGUAGES = tuple(TATOEBA_R_ISO3)
 
 # izhx/mewsli-x: the official release re-packed per language (configs <lang>: wikinews mentions,
-# "candidate_entities": the candidate set); main at the time of writing.
+# "candidate_entities": the candidate set); main at the time of writing. NOT confirmed by public
+# code: no public project pins this repo (every use found is unpinned) and the sha appears nowhere
+# else -- check it with `xstilts pin --dry-run --tasks mewslix` on a hub-connected machine.
 MEWSLIX_HUB = HubSource("izhx/mewsli-x", revision="7e3723faa15c6d84cfd56d66cf6cd347be8ad00e")
 
 
