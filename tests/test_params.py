@@ -31,7 +31,7 @@ def test_repo_params_are_valid():
 
 
 def test_unknown_key_names_key_and_line():
-    text = (ROOT / "params.yaml").read_text().replace("  bf16: true", "  bf16: true\n  bf61: 1")
+    text = (ROOT / "params.yaml").read_text().replace("  bf16: auto", "  bf16: auto\n  bf61: 1")
     with pytest.raises(ParamsError) as e:
         parse_params(text)
     msg = str(e.value)

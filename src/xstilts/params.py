@@ -28,7 +28,10 @@ class TrackingParams(Strict):
 
 class RuntimeParams(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    bf16: bool = True  # bf16 autocast where the device supports it (fp32 otherwise)
+    # bf16 autocast: "auto" = where the device computes bf16 natively (CUDA with bf16; a CPU with
+    # AVX512-BF16 / AMX-BF16 / Arm BF16), fp32 elsewhere; true = always (slow where emulated:
+    # 9x slower than fp32 on an AVX2-only CPU); false = fp32. See xstilts.train.resolve_bf16
+    bf16: bool | Literal["auto"] = "auto"
     threads: int | None = Field(default=None, ge=1)  # torch threads; None = all cores
     # full training state (model, optimiser, scheduler, RNG, data position) every N optimiser
     # steps, so a killed stage resumes where it stopped; None = never (no resume)

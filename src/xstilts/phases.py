@@ -178,6 +178,7 @@ def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, 
     device, bf16 = setup_runtime(p.runtime)
     encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
     if tracker is not None:
+        tracker.set_tag(run, "precision", "bf16" if bf16 else "fp32")  # runtime.bf16 resolved
         fresh_dir(out)  # only now: a bad input checkpoint leaves the previous outputs intact
     members = [get_task(t) for t in mixture.tasks] if mixture else [get_task(name)]
     set_seed(seed)  # the fresh heads' initialisation depends on the seed only

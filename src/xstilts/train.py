@@ -16,6 +16,7 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,6 +52,35 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bf16 matmuls natively (x86 AVX512-BF16 or AMX-BF16; Arm's
+    BF16 extension), read from the flags in ``/proc/cpuinfo`` (False where it is unreadable).
+    Elsewhere bf16 autocast is emulated: on an AVX2-only CPU a training step of e5-small ran
+    9x slower than fp32 (2.3 s vs 21 s, batch 16 x 32 tokens, 1 thread; AMD EPYC, torch 2.13,
+    2026-12-03)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_bf16(setting: bool | str, device: torch.device) -> bool:
+    """runtime.bf16 for `device`: "auto" = native bf16 there (CUDA: ``is_bf16_supported``;
+    CPU: :func:`cpu_has_native_bf16`); true = bf16 wherever the device can run it at all."""
+    if device.type == "cuda":
+        return bool(setting) and torch.cuda.is_bf16_supported()
+    if setting == "auto":
+        return cpu_has_native_bf16()
+    return bool(setting)
+
+
 def setup_runtime(rt: RuntimeParams) -> tuple[torch.device, bool]:
     """(device, use_bf16) from runtime params; threads set from the CPU count; the optimizer
     kernel and the tokenized-feature cache as the params say."""
@@ -59,15 +89,13 @@ def setup_runtime(rt: RuntimeParams) -> tuple[torch.device, bool]:
     feature_cache.configure(rt.feature_cache)
     if distributed.active():  # a DDP rank: its own device; threads set by distributed.init
         device = distributed.device()
-        return device, rt.bf16 and (device.type != "cuda" or torch.cuda.is_bf16_supported())
+        return device, resolve_bf16(rt.bf16, device)
     if rt.device == "cuda" or (rt.device == "auto" and torch.cuda.is_available()):
         device = torch.device("cuda")
-        bf16 = rt.bf16 and torch.cuda.is_bf16_supported()
     else:
         device = torch.device("cpu")
         torch.set_num_threads(rt.threads or os.cpu_count() or 1)
-        bf16 = rt.bf16
-    return device, bf16
+    return device, resolve_bf16(rt.bf16, device)
 
 
 @dataclass
