@@ -2,7 +2,7 @@
 
 Each (config, run) is measured in a fresh subprocess (so peak RSS from `resource.getrusage` is
 per configuration). Configs:
-  ours   `xstilts.train.train_task` (TaskModel, mean pooling, bf16 autocast as runtime.bf16=true,
+  ours   `xstilts.train.train_task` (TaskModel, mean pooling, bf16 autocast as runtime.bf16=auto,
          dynamic padding + length-grouped batches, AdamW foreach), dev set of 32 pairs,
          evals_per_epoch=1. Training time = wall time of `train_task` MINUS the wall time of its
          dev evaluation (`score_split`, timed by wrapping it); it still includes featurize
@@ -13,6 +13,9 @@ per configuration). Configs:
   B      the same Trainer configured well: dynamic padding (DataCollatorWithPadding),
          train_sampling_strategy="group_by_length", bf16=True. Evaluation: `Trainer.evaluate`
          (batch 64, dynamic padding, bf16).
+  bf16 (ours, B) follows `--bf16`: auto (default) = bf16 only where the CPU computes it natively
+  (`xstilts.train.cpu_has_native_bf16`: AVX512-BF16 / AMX / Arm BF16), fp32 elsewhere (emulated
+  bf16 is ~9x slower than fp32 on an AVX2-only CPU); the output says which was used.
 Trainer times are the wall time of `trainer.train()` / `trainer.evaluate()` (the dataset is
 tokenized before, untimed). Model for the Trainer: AutoModelForSequenceClassification from the same
 converted folder (BERT pooler + linear head; the head's cost is negligible).
@@ -211,7 +214,7 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
     from xstilts.params import RuntimeParams, TrainHParams
     from xstilts.tasks import get_task
 
-    rt = RuntimeParams(device="cpu", bf16=variant != "fp32",
+    rt = RuntimeParams(device="cpu", bf16=_bf16_setting() if variant != "fp32" else False,
                        fused_optimizer=variant != "foreach", feature_cache=None)
     device, bf16 = T.setup_runtime(rt)
     _apply_variant(variant, T)
@@ -255,6 +258,18 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
             "rss_mb": _rss_mb()}
 
 
+def _bf16_setting() -> bool | str:
+    """--bf16 as runtime.bf16 (passed to the workers in XSTILTS_BENCH_BF16)."""
+    return {"auto": "auto", "true": True, "false": False}[os.environ.get("XSTILTS_BENCH_BF16",
+                                                                          "auto")]
+
+
+def _native_bf16() -> bool:
+    from xstilts.train import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
+
+
 def worker_trainer(model_dir: Path, data: dict, bs: int, good: bool) -> dict:
     import torch
     from datasets import Dataset
@@ -290,7 +305,9 @@ def worker_trainer(model_dir: Path, data: dict, bs: int, good: bool) -> dict:
             warmup_steps=round(0.1 * n_batches), max_grad_norm=1.0, seed=0, use_cpu=True,
             report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no",
             disable_tqdm=True, dataloader_num_workers=0,
-            bf16=good, train_sampling_strategy="group_by_length" if good else "random",
+            bf16=good and _bf16_setting() is not False and (
+                _bf16_setting() is True or _native_bf16()),
+            train_sampling_strategy="group_by_length" if good else "random",
         )
         collator = DataCollatorWithPadding(tok) if good else default_data_collator
         trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
@@ -415,6 +432,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--bf16", choices=["auto", "true", "false"], default="auto",
+                    help="bf16 autocast of ours and B: auto = where the CPU has native bf16")
     ap.add_argument("--examples", type=int, default=640)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--eval-examples", type=int, default=320)
@@ -437,6 +456,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if ns.worker:
         return run_worker(ns)
+    os.environ["XSTILTS_BENCH_BF16"] = ns.bf16  # read by the workers
+    native = _native_bf16()
+    used = {"auto": native, "true": True, "false": False}[ns.bf16]
+    print(f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16}; native "
+          f"bf16 on this CPU: {native})", flush=True)
     if ns.quick:
         ns.runs, ns.examples, ns.batch_size, ns.eval_examples = 1, 64, 16, 32
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -456,6 +480,7 @@ def main() -> None:
         if ns.skip_full:
             models = models[1:]
     report = [f"data: {source}",
+              f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16})",
               f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s"]
     for m in models:
         report += [""] + measure(m, data, data_path, ns, peak)
