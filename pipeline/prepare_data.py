@@ -7,7 +7,7 @@ from pathlib import Path
 
 from xstilts.cli import choice, stage_setup
 from xstilts.data import prepare_task
-from xstilts.phases import DATA, fresh_dir
+from xstilts.paths import DATA, fresh_dir
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

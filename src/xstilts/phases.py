@@ -32,6 +32,15 @@ from xstilts.modeling import (
     save_encoder,
 )
 from xstilts.params import BASELINE, MixtureParams, Params, TrainHParams
+from xstilts.paths import (  # noqa: F401  (re-exported: stage scripts and tests use them)
+    BASE,
+    DATA,
+    dev_file,
+    eval_file,
+    fresh_dir,
+    intermediate_dir,
+    target_dir,
+)
 from xstilts.predictions import prediction_dir, write_predictions
 from xstilts.resume import Checkpointer, config_key, hash_tree
 from xstilts.tasks import get_task
@@ -40,34 +49,6 @@ from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id
 from xstilts.train import set_seed, setup_runtime, train_mixture, train_task
 
 log = logging.getLogger(__name__)
-
-DATA = Path("data/prepared")
-BASE = Path("models/base")
-
-
-def intermediate_dir(itask: str, seed: int) -> Path:
-    return Path("models/intermediate") / itask / f"seed{seed}"
-
-
-def target_dir(itask: str, target: str, seed: int) -> Path:
-    return Path("models/target") / itask / target / f"seed{seed}"
-
-
-def eval_file(itask: str, target: str, seed: int) -> Path:
-    return Path("metrics/eval") / itask / target / f"seed{seed}.json"
-
-
-def dev_file(phase: str, name: str, seed: int) -> Path:
-    return Path("metrics/dev") / phase / name / f"seed{seed}.json"
-
-
-def fresh_dir(path: Path) -> Path:
-    """An empty directory at `path` (stage outputs are rewritten whole)."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
-
 
 def _write_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
