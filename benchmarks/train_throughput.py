@@ -276,6 +276,15 @@ def _native_bf16() -> bool:
     return cpu_has_native_bf16()
 
 
+def _bf16_used() -> bool:
+    """Whether ours and B run bf16: --bf16 resolved as runtime.bf16 is (train.resolve_bf16)."""
+    import torch
+
+    from xstilts.train import resolve_bf16
+
+    return resolve_bf16(_bf16_setting(), torch.device("cpu"))
+
+
 def worker_trainer(model_dir: Path, data: dict, bs: int, good: bool) -> dict:
     import torch
     from datasets import Dataset
@@ -311,8 +320,7 @@ def worker_trainer(model_dir: Path, data: dict, bs: int, good: bool) -> dict:
             warmup_steps=round(0.1 * n_batches), max_grad_norm=1.0, seed=0, use_cpu=True,
             report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no",
             disable_tqdm=True, dataloader_num_workers=0,
-            bf16=good and _bf16_setting() is not False and (
-                _bf16_setting() is True or _native_bf16()),
+            bf16=good and _bf16_used(),
             train_sampling_strategy="group_by_length" if good else "random",
         )
         collator = DataCollatorWithPadding(tok) if good else default_data_collator
@@ -463,8 +471,7 @@ def main() -> None:
     if ns.worker:
         return run_worker(ns)
     os.environ["XSTILTS_BENCH_BF16"] = ns.bf16  # read by the workers
-    native = _native_bf16()
-    used = {"auto": native, "true": True, "false": False}[ns.bf16]
+    native, used = _native_bf16(), _bf16_used()
     print(f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16}; native "
           f"bf16 on this CPU: {native})", flush=True)
     if ns.quick:
