@@ -1,4 +1,4 @@
-"""Stage prepare_data@<task>: load one task into its canonical Arrow dataset + example counts."""
+"""Stage prepare_data@<task>: one task as canonical Arrow data + its fingerprint and counts."""
 
 import argparse
 import json
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from xstilts.cli import choice, stage_setup
 from xstilts.data import prepare_task
+from xstilts.fingerprint import write_data_fingerprint
 from xstilts.paths import DATA, fresh_dir
 
 if __name__ == "__main__":
@@ -26,6 +27,8 @@ if __name__ == "__main__":
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
+    # what the stages reading this task depend on (dvc.yaml): one small file, not the folder
+    write_data_fingerprint(args.task)
     metrics = Path("metrics/data") / f"{args.task}.json"
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(json.dumps(counts, indent=1, sort_keys=True))

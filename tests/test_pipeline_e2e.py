@@ -60,6 +60,11 @@ def test_dvc_repro_end_to_end(repo):
     assert len([lang for lang in res["languages"] if lang != "en"]) >= 5
     counts = json.loads((repo / "metrics/data/xcat_pair.json").read_text())
     assert counts["train"] == {"en": 48}
+    # what the readers of the prepared data depend on (dvc.yaml): its fingerprint, up to date
+    from xstilts.fingerprint import data_fingerprint
+
+    fp = json.loads((repo / "data/fingerprints/xcat_pair.json").read_text())
+    assert fp == data_fingerprint("xcat_pair", repo / "data/prepared")
 
     from mlflow.tracking import MlflowClient
 

@@ -24,6 +24,7 @@ from xstilts.evaluation import (
     predict_retrieval,
     predict_split,
 )
+from xstilts.fingerprint import hash_tree
 from xstilts.modeling import (
     MultiTaskModel,
     TaskModel,
@@ -42,7 +43,7 @@ from xstilts.paths import (  # noqa: F401  (re-exported: stage scripts and tests
     target_dir,
 )
 from xstilts.predictions import prediction_dir, write_predictions
-from xstilts.resume import Checkpointer, config_key, hash_tree
+from xstilts.resume import Checkpointer, config_key
 from xstilts.tasks import get_task
 from xstilts.tasks.core import CANDIDATES_SPLIT
 from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id

@@ -23,39 +23,18 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from xstilts.fingerprint import hash_tree, sha256_file  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when the state layout changes: old states then get another key
 KEEP = 2  # complete checkpoints kept (the newest may be damaged: fall back to the previous)
 STATE, BEST, META, MANIFEST = "state.safetensors", "best.safetensors", "meta.json", "manifest.json"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def hash_tree(paths: Iterable[Path], suffixes: tuple[str, ...] | None = None) -> str:
-    """sha256 over the relative names and contents of the files under `paths` (sorted)."""
-    h = hashlib.sha256()
-    for root in paths:
-        root = Path(root)
-        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
-        for f in files:
-            if suffixes and not f.name.endswith(suffixes):
-                continue
-            h.update(str(f.relative_to(root)).encode() + b"\0")
-            h.update(sha256_file(f).encode())
-    return h.hexdigest()
 
 
 def config_key(config: dict) -> str:
