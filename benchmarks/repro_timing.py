@@ -10,7 +10,9 @@ Runs `dvc repro <args>` in the current project, time-stamps every line it prints
     a few grid sizes: intermediate checkpoints are trained once per intermediate task and reused
     by every target, and tokenized data once per (task, tokenizer, max length);
   * the peak RSS of any stage process and, with --noop, the wall time of a second (no-op)
-    `dvc repro` against DVC's own start-up (`dvc --version`) and `dvc status`.
+    `dvc repro` against DVC's own start-up (`dvc --version`, a 1-stage project), DVC's floor for
+    a graph this size (as many minimal stages: one file dependency, parameter and output each)
+    and `dvc status`.
 
 Usage (in the project root, venv active):
     HF_HUB_OFFLINE=1 python benchmarks/repro_timing.py --json benchmarks/results/repro.json
@@ -81,6 +83,30 @@ def timed(cmd: list[str], repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def dvc_floor(n_stages: int) -> float:
+    """Median no-op `dvc repro` of a synthetic project of `n_stages` minimal stages (one file
+    dependency, one parameter and one output each): what DVC itself needs for a graph that size,
+    the floor of this project's no-op."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "in.txt").write_text("x\n")
+        (root / "params.yaml").write_text("".join(f"p{i}: {i}\n" for i in range(n_stages)))
+        stages = {f"s{i}": {"cmd": f"cp in.txt out{i}.txt", "deps": ["in.txt"],
+                            "params": [f"p{i}"], "outs": [f"out{i}.txt"]}
+                  for i in range(n_stages)}
+        (root / "dvc.yaml").write_text(json.dumps({"stages": stages}, indent=1))
+        for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro", "-q"]):
+            subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+        times = []
+        for _ in range(3):
+            t0 = time.time()
+            subprocess.run(["dvc", "repro"], cwd=root, check=True, capture_output=True)
+            times.append(time.time() - t0)
+        return statistics.median(times)
+
+
 def grid_model(stages: list[dict]) -> dict:
     """Fixed and marginal costs (seconds) from the mean stage time of each family."""
     by_family: dict[str, list[float]] = defaultdict(list)
@@ -137,9 +163,13 @@ def main() -> None:
         out |= {"stages": stages, "wall_seconds": round(total, 1), "peak_rss_mb": round(rss),
                 "grid_model": grid_model(stages), "report": text}
     if ns.noop or ns.noop_only:
+        n = len(subprocess.run(["dvc", "stage", "list", "--name-only"], check=True,
+                               capture_output=True, text=True).stdout.split())
         noop = {"dvc --version": timed(["dvc", "--version"]),
+                "dvc repro, 1 minimal stage": dvc_floor(1),
+                f"dvc repro, {n} minimal stages": dvc_floor(n),
                 "dvc status": timed(["dvc", "status"]),
-                "dvc repro (no-op)": timed(["dvc", "repro"])}
+                f"dvc repro (no-op, this project: {n} stages)": timed(["dvc", "repro"])}
         for k, v in noop.items():
             print(f"{k}: {v:.2f} s (median of 3)")
         out["noop_seconds"] = {k: round(v, 2) for k, v in noop.items()}
