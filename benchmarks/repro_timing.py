@@ -5,10 +5,12 @@ Runs `dvc repro <args>` in the current project, time-stamps every line it prints
     (prepare_data, intermediate, target, evaluate, ...) and how many tokenized feature sets it
     read from the feature cache (`xstilts.feature_cache` log lines) instead of tokenizing;
   * per family: stages, total and mean seconds;
-  * the grid model fitted to those means: wall(I, T) = fixed + I * per_itask + T * per_target +
-    I * T * per_cell (I intermediate tasks incl. the baseline, T targets, one seed), printed for
-    a few grid sizes: intermediate checkpoints are trained once per intermediate task and reused
-    by every target, and tokenized data once per (task, tokenizer, max length);
+  * the grid model fitted to those means: wall(I, T, L) = fixed + I * per_itask + T * per_target
+    + I * T * (per_cell + (L - L_run) * per_language) (I intermediate tasks incl. the baseline,
+    T targets, L evaluation languages, one seed; per_language from the evaluate stages' lines,
+    one per language), printed for a few grid sizes: intermediate checkpoints are trained once
+    per intermediate task and reused by every target, and tokenized data once per (task,
+    tokenizer, max length);
   * the peak RSS of any stage process and, with --noop, the wall time of a second (no-op)
     `dvc repro` against DVC's own start-up (`dvc --version`, a 1-stage project), DVC's floor for
     a graph this size (as many minimal stages: one file dependency, parameter and output each)
@@ -34,6 +36,7 @@ from pathlib import Path
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
 FEATURE_HIT = re.compile(r"features [0-9a-f]+: \d+ rows read from the cache")
+EVAL_LANG = re.compile(r"evaluate \S+->\S+ seed\d+ (\S+): ")  # one line per evaluated language
 PER_ITASK = ("intermediate", "retrieve", "export")
 PER_TARGET = ("prepare_data",)
 PER_CELL = ("target", "evaluate")
@@ -57,9 +60,12 @@ def run_repro(args: list[str]) -> tuple[list[dict], float, float]:
         if m:
             if stages:
                 stages[-1]["seconds"] = now - stages[-1]["start"]
-            stages.append({"stage": m.group(1), "start": now, "feature_cache_hits": 0})
+            stages.append({"stage": m.group(1), "start": now, "feature_cache_hits": 0,
+                           "lang_done": []})
         elif stages and FEATURE_HIT.search(line):
             stages[-1]["feature_cache_hits"] += 1
+        elif stages and EVAL_LANG.search(line):
+            stages[-1]["lang_done"].append(now)
     rc = proc.wait()
     end = time.time()
     if stages:
@@ -68,6 +74,10 @@ def run_repro(args: list[str]) -> tuple[list[dict], float, float]:
         raise SystemExit(f"dvc repro failed (exit {rc})")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     for s in stages:
+        done = s.pop("lang_done")
+        if len(done) >= 2:  # seconds per evaluated language: between consecutive languages
+            s["languages"] = len(done)
+            s["seconds_per_language"] = round((done[-1] - done[0]) / (len(done) - 1), 2)
         s["start"] = round(s["start"] - t0, 2)
         s["seconds"] = round(s["seconds"], 2)
     return stages, end - t0, rss
@@ -118,13 +128,25 @@ def grid_model(stages: list[dict]) -> dict:
     per_cell = sum(mean.get(f, 0.0) for f in PER_CELL)
     marginal = set(PER_ITASK) | set(PER_TARGET) | set(PER_CELL)
     fixed = sum(sum(v) for f, v in by_family.items() if f not in marginal)
+    # the evaluation languages' share of a cell: seconds per language x languages evaluated
+    evals = [s for s in stages if family(s["stage"]) == "evaluate" and "languages" in s]
+    per_lang = statistics.mean(s["seconds_per_language"] for s in evals) if evals else 0.0
+    langs = round(statistics.mean(s["languages"] for s in evals)) if evals else 0
     return {"fixed": fixed, "per_itask": per_itask, "per_target": per_target,
-            "per_cell": per_cell, "families": {f: {"stages": len(v), "total": sum(v),
-                                                   "mean": statistics.mean(v)}
-                                               for f, v in by_family.items()}}
+            "per_cell": per_cell, "per_cell_language": per_lang, "languages": langs,
+            "families": {f: {"stages": len(v), "total": sum(v), "mean": statistics.mean(v)}
+                         for f, v in by_family.items()}}
 
 
-def report(stages: list[dict], total: float, rss: float, grids: list[tuple[int, int]]) -> str:
+def predict(model: dict, i: int, t: int, langs: int | None = None) -> float:
+    """Predicted wall seconds of a grid: I intermediate tasks, T targets, `langs` evaluation
+    languages per cell (default: as many as this run evaluated)."""
+    extra = 0 if langs is None else langs - model["languages"]
+    return (model["fixed"] + i * model["per_itask"] + t * model["per_target"]
+            + i * t * (model["per_cell"] + extra * model["per_cell_language"]))
+
+
+def report(stages: list[dict], total: float, rss: float, grids: list[tuple[int, ...]]) -> str:
     model = grid_model(stages)
     lines = [f"dvc repro: {len(stages)} stages, {total / 60:.1f} min wall, peak stage RSS "
              f"{rss:.0f} MB, {sum(s['feature_cache_hits'] for s in stages)} tokenized feature "
@@ -134,13 +156,16 @@ def report(stages: list[dict], total: float, rss: float, grids: list[tuple[int, 
         lines.append(f"| {f} | {v['stages']} | {v['total']:.0f} | {v['mean']:.1f} |")
     lines += ["", f"grid model: fixed {model['fixed']:.0f} s + I x {model['per_itask']:.0f} s "
               f"+ T x {model['per_target']:.0f} s + I x T x {model['per_cell']:.0f} s "
-              "(mean stage times of this run; I counts the baseline)", "",
-              "| intermediate tasks I | targets T | cells I x T | predicted wall min |",
-              "|---|---|---|---|"]
-    for i, t in grids:
-        wall = (model["fixed"] + i * model["per_itask"] + t * model["per_target"]
-                + i * t * model["per_cell"])
-        lines.append(f"| {i} | {t} | {i * t} | {wall / 60:.1f} |")
+              "(mean stage times of this run; I counts the baseline); a cell's evaluation "
+              f"costs {model['per_cell_language']:.1f} s per language ({model['languages']} "
+              "evaluated here): each further language adds I x T x that", "",
+              "| intermediate tasks I | targets T | languages L | cells I x T "
+              "| predicted wall min |",
+              "|---|---|---|---|---|"]
+    for g in grids:
+        i, t = g[0], g[1]
+        langs = g[2] if len(g) > 2 else model["languages"]
+        lines.append(f"| {i} | {t} | {langs} | {i * t} | {predict(model, i, t, langs) / 60:.1f} |")
     return "\n".join(lines)
 
 
@@ -150,8 +175,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write the stage timings here")
     ap.add_argument("--noop", action="store_true", help="then time a no-op `dvc repro`")
     ap.add_argument("--noop-only", action="store_true", help="only the no-op timings")
-    ap.add_argument("--grids", default="1x1,2x2,3x4,5x4,11x7",
-                    help="grid sizes IxT to predict (default: %(default)s)")
+    ap.add_argument("--grids", default="1x1,2x2,3x4,5x4,11x7,3x4x40",
+                    help="grid sizes IxT or IxTxL (L evaluation languages; default: as many "
+                         "as this run) to predict (default: %(default)s)")
     ap.add_argument("repro_args", nargs="*", help="passed to `dvc repro` (e.g. --force)")
     ns = ap.parse_args()
     out: dict = {}
