@@ -2,7 +2,7 @@
 
 `prepare_data@<task>` writes `data/fingerprints/<task>.json` next to its Arrow output, and the
 stages that read prepared data depend on those small files instead of the Arrow folders: DVC then
-hashes one file per dependency instead of walking hundreds (no-op `dvc repro` ~2 s faster on the
+hashes one file per dependency instead of walking hundreds (no-op `dvc repro` ~1.5 s faster on the
 embedded default). A fingerprint changes exactly when a byte or a file name of the task's
 prepared data changes, and DVC re-runs `prepare_data@<task>` (rewriting both) whenever its
 output no longer matches `dvc.lock`.
@@ -48,9 +48,8 @@ def data_fingerprint(task: str, data_root: Path = DATA) -> dict:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no prepared data for task {task!r} "
                                 f"(run `dvc repro prepare_data@{task}`)")
-    files = [f for f in root.rglob("*") if f.is_file()]
-    return {"task": task, "sha256": hash_tree([root]), "files": len(files),
-            "bytes": sum(f.stat().st_size for f in files)}
+    sizes = [f.stat().st_size for f in root.rglob("*") if f.is_file()]
+    return {"task": task, "sha256": hash_tree([root]), "files": len(sizes), "bytes": sum(sizes)}
 
 
 def write_data_fingerprint(task: str, data_root: Path = DATA,

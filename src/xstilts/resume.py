@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from xstilts.fingerprint import hash_tree, sha256_file  # noqa: F401 (re-exported)
+from xstilts.fingerprint import sha256_file
 
 log = logging.getLogger(__name__)
 
