@@ -83,12 +83,12 @@ def run_repro(args: list[str]) -> tuple[list[dict], float, float]:
     return stages, end - t0, rss
 
 
-def timed(cmd: list[str], repeats: int = 3) -> float:
+def timed(cmd: list[str], repeats: int = 3, cwd: Path | None = None) -> float:
     """Median wall seconds of a command."""
     times = []
     for _ in range(repeats):
         t0 = time.time()
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(cmd, check=True, capture_output=True, cwd=cwd)
         times.append(time.time() - t0)
     return statistics.median(times)
 
@@ -109,12 +109,7 @@ def dvc_floor(n_stages: int) -> float:
         (root / "dvc.yaml").write_text(json.dumps({"stages": stages}, indent=1))
         for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro", "-q"]):
             subprocess.run(cmd, cwd=root, check=True, capture_output=True)
-        times = []
-        for _ in range(3):
-            t0 = time.time()
-            subprocess.run(["dvc", "repro"], cwd=root, check=True, capture_output=True)
-            times.append(time.time() - t0)
-        return statistics.median(times)
+        return timed(["dvc", "repro"], cwd=root)
 
 
 def grid_model(stages: list[dict]) -> dict:

@@ -1,14 +1,13 @@
 """Stage prepare_data@<task>: one task as canonical Arrow data + its fingerprint and counts."""
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
 from xstilts.cli import choice, stage_setup
 from xstilts.data import prepare_task
 from xstilts.fingerprint import write_data_fingerprint
-from xstilts.paths import DATA, fresh_dir
+from xstilts.paths import DATA, fresh_dir, write_json
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
@@ -29,6 +28,4 @@ if __name__ == "__main__":
     staging.rename(out)
     # what the stages reading this task depend on (dvc.yaml): one small file, not the folder
     write_data_fingerprint(args.task)
-    metrics = Path("metrics/data") / f"{args.task}.json"
-    metrics.parent.mkdir(parents=True, exist_ok=True)
-    metrics.write_text(json.dumps(counts, indent=1, sort_keys=True))
+    write_json(Path("metrics/data") / f"{args.task}.json", counts)

@@ -11,11 +11,10 @@ output no longer matches `dvc.lock`.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from xstilts.paths import DATA
+from xstilts.paths import DATA, write_json
 
 FINGERPRINTS = Path("data/fingerprints")
 
@@ -56,8 +55,5 @@ def write_data_fingerprint(task: str, data_root: Path = DATA,
                            out_dir: Path = FINGERPRINTS) -> Path:
     """Write `<out_dir>/<task>.json` for `<data_root>/<task>`; returns its path."""
     out = Path(out_dir) / f"{task}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(data_fingerprint(task, data_root), indent=1, sort_keys=True) + "\n")
-    tmp.replace(out)
+    write_json(out, data_fingerprint(task, data_root))
     return out

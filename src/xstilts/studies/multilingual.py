@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.params import Params
+from xstilts.paths import write_json
 from xstilts.studies import common
 from xstilts.studies.common import Section, StudyResult
 
@@ -74,8 +75,7 @@ def dev_file(phase: str, path: str, seed: int, root: Path = METRICS) -> Path:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(common._jsonable(obj), indent=1, sort_keys=True))
+    write_json(path, common._jsonable(obj))
 
 
 # ---------------------------------------------------------------- training data

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.params import BASELINE, Params, StudyStats
+from xstilts.paths import write_json
 from xstilts.studies import common
 from xstilts.studies.common import Section, StudyResult
 
@@ -89,10 +90,7 @@ def spec_params(p: Params, m: str) -> Params:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(common._jsonable(obj), indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_json(path, common._jsonable(obj))
 
 
 # ---------------------------------------------------------------- parameter counts

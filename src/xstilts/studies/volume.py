@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.params import BASELINE, Params
+from xstilts.paths import write_json
 from xstilts.studies import common
 from xstilts.studies.common import Section, StudyResult
 
@@ -69,8 +70,7 @@ def dev_file(phase: str, path: str, seed: int, root: Path = METRICS) -> Path:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(common._jsonable(obj), indent=1, sort_keys=True))
+    write_json(path, common._jsonable(obj))
 
 
 def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, tracker, run: str,
