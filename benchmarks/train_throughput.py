@@ -108,11 +108,12 @@ def prepare_model(trim_texts: list | None) -> Path:
 
 
 def matmul_peak(n: int, reps: int) -> dict:
-    """Best-of-`reps` GFLOP/s of an n x n matmul in fp32 and bf16. Where the CPU has no native
-    bf16 (emulated: ~0.3 GFLOP/s on an AVX2 EPYC, a 2048^2 matmul takes about a minute) bf16 is
-    measured at n = 512, once."""
+    """Best-of-`reps` GFLOP/s of an n x n matmul in fp32 and bf16, on as many threads as the
+    workers use (the CPU count). Where the CPU has no native bf16 (emulated: ~1.5 GFLOP/s on an
+    AVX2 EPYC, a 2048^2 matmul takes minutes) bf16 is measured at n = 512, once."""
     import torch
 
+    torch.set_num_threads(os.cpu_count() or 1)
     out = {}
     native = _native_bf16()
     for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
@@ -127,6 +128,45 @@ def matmul_peak(n: int, reps: int) -> dict:
             best = min(best, time.perf_counter() - t0)
         out[name] = 2 * n ** 3 / best / 1e9
     return out
+
+
+def fp32_peak_now(n: int = 1024, reps: int = 5) -> float:
+    """The fp32 matmul peak measured right now (~0.2 s): taken next to every worker run, so a
+    drifting machine (a busy neighbour on a shared VM) shows in the run's own "% of peak"."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_warning(seconds: float = 2.0) -> str | None:
+    """A warning when other processes use more than a fifth of the CPU over `seconds` before
+    the benchmark starts: every figure here assumes the benchmark has the CPU to itself."""
+    try:
+        b0, t0 = _cpu_times()
+        time.sleep(seconds)
+        b1, t1 = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None  # no /proc/stat (not Linux): nothing to check with
+    busy = (b1 - b0) / max(t1 - t0, 1)
+    if busy > 0.2:
+        return (f"WARNING: the CPU was {100 * busy:.0f}% busy before the start (other processes "
+                "running?): throughput and peak figures are unreliable")
+    return None
 
 
 # ----------------------------------------------------------------------------- FLOP count
@@ -161,6 +201,7 @@ VARIANTS = {  # ablations of our loop: each switches one optimisation off
     "eval_unsorted": "evaluation batches in data order (not length-sorted)",
     "eval_no_grad": "evaluation under torch.no_grad instead of torch.inference_mode",
     "one_thread": "torch.set_num_threads(1) instead of the CPU count",
+    "torch_dropout": "torch's nn.Dropout masks (runtime.fast_dropout: false)",
 }
 
 
@@ -221,7 +262,8 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
     from xstilts.tasks import get_task
 
     rt = RuntimeParams(device="cpu", bf16=_bf16_setting() if variant != "fp32" else False,
-                       fused_optimizer=variant != "foreach", feature_cache=None)
+                       fused_optimizer=variant != "foreach", feature_cache=None,
+                       fast_dropout=variant != "torch_dropout")
     device, bf16 = T.setup_runtime(rt)
     _apply_variant(variant, T)
     task = get_task("xcat_pair")
@@ -365,7 +407,11 @@ def spawn(cfg: str, model_dir: Path, data_path: Path, bs: int, variant: str = "d
     return json.loads(line[-1][7:])
 
 
-def measure(model_dir: Path, data: dict, data_path: Path, ns, peak: dict) -> list[str]:
+def measure(model_dir: Path, data: dict, data_path: Path, ns,
+            peak: dict) -> tuple[list[str], dict[str, list[dict]]]:
+    """ours, A and B on `model_dir`, interleaved over `ns.runs` runs: report lines and each
+    config's per-run results. Each result carries `peak_fp32`, the fp32 matmul peak measured just
+    before that run; "% of fp32 peak" is the median over runs of the run's FLOP/s over it."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -376,40 +422,53 @@ def measure(model_dir: Path, data: dict, data_path: Path, ns, peak: dict) -> lis
     res: dict[str, list[dict]] = {c: [] for c in ("ours", "A", "B")}
     for r in range(ns.runs):
         for cfg in ("ours", "A", "B"):
+            p_now = fp32_peak_now()
             out = spawn(cfg, model_dir, data_path, ns.batch_size)
+            out["peak_fp32"] = p_now
             res[cfg].append(out)
             print(f"[run {r + 1}/{ns.runs}] {cfg:4s} train {out['train_s']:.2f}s "
                   f"({n_train / out['train_s']:.1f} ex/s)  eval {out['eval_s']:.2f}s  "
-                  f"rss {out['rss_mb']:.0f} MB", flush=True)
+                  f"rss {out['rss_mb']:.0f} MB  fp32 peak before {p_now:.1f} GFLOP/s", flush=True)
     med = statistics.median
     vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
+    peaks = [x["peak_fp32"] for rs in res.values() for x in rs]
     lines = [f"model: {model_dir.name} (vocab {vocab}), "
              f"train {n_train} pairs x 1 epoch, batch {ns.batch_size}, {n_tok} non-pad tokens "
              f"({n_tok / n_train:.1f}/pair), eval {n_eval} pairs batch {EVAL_BATCH}, "
              f"threads {os.cpu_count()}, runs {ns.runs} (medians)",
+             f"fp32 matmul peak (1024^2) measured before each run: {min(peaks):.1f}-"
+             f"{max(peaks):.1f} GFLOP/s (median {med(peaks):.1f})",
              "| config | train ex/s | train tok/s (non-pad) | eval ex/s | peak RSS MB | "
-             "train FLOP/s (GFLOP/s) | % of bf16 peak | % of fp32 peak |",
+             "train FLOP/s (GFLOP/s) | % of bf16 peak | % of fp32 peak (per run) |",
              "|---|---|---|---|---|---|---|---|"]
-    summary = {}
     for cfg in ("ours", "A", "B"):
         rs = res[cfg]
         tr = med(n_train / x["train_s"] for x in rs)
         ev = med(n_eval / x["eval_s"] for x in rs)
         fl = med(train_flops(x["config"], x["shapes"]) / x["train_s"] for x in rs) / 1e9
+        pct32 = med(100 * train_flops(x["config"], x["shapes"]) / x["train_s"] / 1e9
+                    / x["peak_fp32"] for x in rs)
         rss = med(x["rss_mb"] for x in rs)
-        summary[cfg] = {"train": tr, "eval": ev, "gflops": fl}
         lines.append(f"| {cfg} | {tr:.1f} | {tr * n_tok / n_train:.0f} | {ev:.1f} | {rss:.0f} | "
-                     f"{fl:.1f} | {100 * fl / peak['bf16']:.1f}% | "
-                     f"{100 * fl / peak['fp32']:.1f}% |")
-    for base in ("A", "B"):
-        rt = med(res["ours"][i]["train_s"] and (res[base][i]["train_s"] / res["ours"][i]["train_s"])
-                 for i in range(ns.runs))
-        re_ = med(res[base][i]["eval_s"] / res["ours"][i]["eval_s"] for i in range(ns.runs))
-        lines.append(f"ours/{base}: train {rt:.2f}x, eval {re_:.2f}x (median of per-run ratios)")
+                     f"{fl:.1f} | {100 * fl / peak['bf16']:.1f}% | {pct32:.1f}% |")
+    lines += ratio_lines(res, res, "ours", ns.runs)
     o = res["ours"]
     dev_s = med(x["dev_eval_s"] for x in o)
     lines.append(f"ours detail (median): dev eval inside train_task {dev_s:.2f}s "
                  f"(subtracted), featurize {med(x['featurize_s'] for x in o):.2f}s (included)")
+    return lines, res
+
+
+def ratio_lines(ours: dict[str, list[dict]], base: dict[str, list[dict]], label: str,
+                runs: int) -> list[str]:
+    """ours/A and ours/B for train and eval time: medians of the per-run ratios (run i of ours
+    against run i of the baseline, measured next to each other)."""
+    med = statistics.median
+    lines = []
+    for b in ("A", "B"):
+        rt = med(base[b][i]["train_s"] / ours["ours"][i]["train_s"] for i in range(runs))
+        re_ = med(base[b][i]["eval_s"] / ours["ours"][i]["eval_s"] for i in range(runs))
+        lines.append(f"{label}/{b}: train {rt:.2f}x, eval {re_:.2f}x (median of per-run ratios)")
     return lines
 
 
@@ -471,6 +530,9 @@ def main() -> None:
     if ns.worker:
         return run_worker(ns)
     os.environ["XSTILTS_BENCH_BF16"] = ns.bf16  # read by the workers
+    warning = busy_warning()
+    if warning:
+        print(warning, flush=True)
     native, used = _native_bf16(), _bf16_used()
     print(f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16}; native "
           f"bf16 on this CPU: {native})", flush=True)
@@ -492,11 +554,18 @@ def main() -> None:
         models.append(prepare_model(texts))
         if ns.skip_full:
             models = models[1:]
-    report = [f"data: {source}",
+    report = ([warning] if warning else []) + [f"data: {source}",
               f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16})",
               f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s"]
+    results = []
     for m in models:
-        report += [""] + measure(m, data, data_path, ns, peak)
+        lines, res = measure(m, data, data_path, ns, peak)
+        report += [""] + lines
+        results.append(res)
+    if len(results) == 2:  # the pipeline trims; the issue's anchor Trainer runs the full model
+        report += ["", "ours on the trimmed vocabulary (what prepare_model builds) against the "
+                   "Trainer on the full vocabulary (the baselines as first defined):"]
+        report += ratio_lines(results[1], results[0], "ours(trim)", ns.runs)
     if ns.ablate:
         report += [""] + ablate(models[-1], data, data_path, ns)
     print("\n" + "\n".join(report))

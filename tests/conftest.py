@@ -43,8 +43,9 @@ def tiny_encoder_dir(tmp_path_factory, xlmr_tokenizer) -> Path:
 def _no_feature_cache_between_tests():
     """Each test starts without a feature-cache folder (a test that sets one up through
     `setup_runtime` in a temporary project must not leave it to the next test)."""
-    from xstilts import feature_cache
+    from xstilts import feature_cache, train
 
     feature_cache.configure(None)
     yield
     feature_cache.configure(None)
+    train._FAST_DROPOUT = True  # runtime.fast_dropout's default, whatever a test set

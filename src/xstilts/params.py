@@ -41,6 +41,9 @@ class RuntimeParams(Strict):
     # and reused by every phase and cell (Arrow files); None = tokenize every time
     feature_cache: str | None = Field(default=".xstilts/features", min_length=1)
     fused_optimizer: bool = True  # fused AdamW kernel where torch has one (else foreach)
+    # dropout masks from a cheaper CPU random path, same distribution (xstilts.dropout);
+    # false = torch's nn.Dropout
+    fast_dropout: bool = True
     # DDP processes of a training stage (total over all machines); > 1: the intermediate and
     # target stages start themselves again under torch.distributed.run (xstilts.distributed)
     num_processes: int = Field(default=1, ge=1)

@@ -24,6 +24,7 @@ from datasets import Dataset
 from transformers import get_linear_schedule_with_warmup
 
 from xstilts import distributed, feature_cache
+from xstilts.dropout import use_fast_dropout
 from xstilts.evaluation import autocast, score_split
 from xstilts.features import collate, featurize, length_grouped_batches
 from xstilts.modeling import MultiTaskModel, TaskModel
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 
 _FUSED = True  # runtime.fused_optimizer (set by setup_runtime)
+_FAST_DROPOUT = True  # runtime.fast_dropout (set by setup_runtime)
 
 
 def optimizer_kernel(device: torch.device) -> dict[str, bool]:
@@ -83,9 +85,10 @@ def resolve_bf16(setting: bool | str, device: torch.device) -> bool:
 
 def setup_runtime(rt: RuntimeParams) -> tuple[torch.device, bool]:
     """(device, use_bf16) from runtime params; threads set from the CPU count; the optimizer
-    kernel and the tokenized-feature cache as the params say."""
-    global _FUSED
+    kernel, the dropout masks and the tokenized-feature cache as the params say."""
+    global _FUSED, _FAST_DROPOUT
     _FUSED = rt.fused_optimizer
+    _FAST_DROPOUT = rt.fast_dropout
     feature_cache.configure(rt.feature_cache)
     if distributed.active():  # a DDP rank: its own device; threads set by distributed.init
         device = distributed.device()
@@ -222,6 +225,8 @@ def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
     total = max(1, round(batches_per_epoch * hp.epochs))
     eval_every = max(1, batches_per_epoch // hp.evals_per_epoch)
     model.to(device)
+    if _FAST_DROPOUT:
+        use_fast_dropout(model)
     ddp = distributed.wrap(model, mixture) if distributed.active() else None
     main = distributed.is_main()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
