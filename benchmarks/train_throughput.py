@@ -130,20 +130,26 @@ def matmul_peak(n: int, reps: int) -> dict:
     return out
 
 
-def fp32_peak_now(n: int = 1024, reps: int = 5) -> float:
-    """The fp32 matmul peak measured right now (~0.2 s): taken next to every worker run, so a
-    drifting machine (a busy neighbour on a shared VM) shows in the run's own "% of peak"."""
+def peaks_now(bf16: bool, reps: int = 5) -> dict[str, float]:
+    """The matmul peaks measured right now (fp32 1024^2, and bf16 2048^2 where the CPU has it
+    natively; ~0.3 s): taken next to every worker run, so a drifting machine (a busy neighbour
+    on a shared VM) shows in the run's own "% of peak"."""
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
+    out = {}
+    for name, dt, n in (("fp32", torch.float32, 1024), ("bf16", torch.bfloat16, 2048)):
+        if name == "bf16" and not bf16:
+            continue
+        a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
         torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+        best = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            torch.matmul(a, b)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = 2 * n ** 3 / best / 1e9
+    return out
 
 
 def _cpu_times() -> tuple[int, int]:
@@ -407,11 +413,11 @@ def spawn(cfg: str, model_dir: Path, data_path: Path, bs: int, variant: str = "d
     return json.loads(line[-1][7:])
 
 
-def measure(model_dir: Path, data: dict, data_path: Path, ns,
-            peak: dict) -> tuple[list[str], dict[str, list[dict]]]:
+def measure(model_dir: Path, data: dict, data_path: Path,
+            ns) -> tuple[list[str], dict[str, list[dict]]]:
     """ours, A and B on `model_dir`, interleaved over `ns.runs` runs: report lines and each
-    config's per-run results. Each result carries `peak_fp32`, the fp32 matmul peak measured just
-    before that run; "% of fp32 peak" is the median over runs of the run's FLOP/s over it."""
+    config's per-run results. Each result carries `peaks`, the matmul peaks measured just before
+    that run; "% of ... peak" is the median over runs of the run's FLOP/s over that run's peak."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -420,37 +426,40 @@ def measure(model_dir: Path, data: dict, data_path: Path, ns,
     n_tok = sum(len(x) for x in enc["input_ids"])
     n_train, n_eval = len(data["train"]), len(data["eval"])
     res: dict[str, list[dict]] = {c: [] for c in ("ours", "A", "B")}
+    native = _native_bf16()
     for r in range(ns.runs):
         for cfg in ("ours", "A", "B"):
-            p_now = fp32_peak_now()
+            p_now = peaks_now(native)
             out = spawn(cfg, model_dir, data_path, ns.batch_size)
-            out["peak_fp32"] = p_now
+            out["peaks"] = p_now
             res[cfg].append(out)
             print(f"[run {r + 1}/{ns.runs}] {cfg:4s} train {out['train_s']:.2f}s "
                   f"({n_train / out['train_s']:.1f} ex/s)  eval {out['eval_s']:.2f}s  "
-                  f"rss {out['rss_mb']:.0f} MB  fp32 peak before {p_now:.1f} GFLOP/s", flush=True)
+                  f"rss {out['rss_mb']:.0f} MB  peaks before: "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in p_now.items()) + " GFLOP/s", flush=True)
     med = statistics.median
     vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
-    peaks = [x["peak_fp32"] for rs in res.values() for x in rs]
+    peaks = {k: [x["peaks"][k] for rs in res.values() for x in rs] for k in res["ours"][0]["peaks"]}
     lines = [f"model: {model_dir.name} (vocab {vocab}), "
              f"train {n_train} pairs x 1 epoch, batch {ns.batch_size}, {n_tok} non-pad tokens "
              f"({n_tok / n_train:.1f}/pair), eval {n_eval} pairs batch {EVAL_BATCH}, "
              f"threads {os.cpu_count()}, runs {ns.runs} (medians)",
-             f"fp32 matmul peak (1024^2) measured before each run: {min(peaks):.1f}-"
-             f"{max(peaks):.1f} GFLOP/s (median {med(peaks):.1f})",
+             *(f"{k} matmul peak measured before each run: {min(v):.1f}-{max(v):.1f} GFLOP/s "
+               f"(median {med(v):.1f})" for k, v in peaks.items()),
              "| config | train ex/s | train tok/s (non-pad) | eval ex/s | peak RSS MB | "
-             "train FLOP/s (GFLOP/s) | % of bf16 peak | % of fp32 peak (per run) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "train FLOP/s (GFLOP/s) | "
+             + " | ".join(f"% of {k} peak (per run)" for k in peaks) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(peaks)]
     for cfg in ("ours", "A", "B"):
         rs = res[cfg]
         tr = med(n_train / x["train_s"] for x in rs)
         ev = med(n_eval / x["eval_s"] for x in rs)
         fl = med(train_flops(x["config"], x["shapes"]) / x["train_s"] for x in rs) / 1e9
-        pct32 = med(100 * train_flops(x["config"], x["shapes"]) / x["train_s"] / 1e9
-                    / x["peak_fp32"] for x in rs)
+        pct = [med(100 * train_flops(x["config"], x["shapes"]) / x["train_s"] / 1e9
+                   / x["peaks"][k] for x in rs) for k in peaks]
         rss = med(x["rss_mb"] for x in rs)
         lines.append(f"| {cfg} | {tr:.1f} | {tr * n_tok / n_train:.0f} | {ev:.1f} | {rss:.0f} | "
-                     f"{fl:.1f} | {100 * fl / peak['bf16']:.1f}% | {pct32:.1f}% |")
+                     f"{fl:.1f} | " + " | ".join(f"{v:.1f}%" for v in pct) + " |")
     lines += ratio_lines(res, res, "ours", ns.runs)
     o = res["ours"]
     dev_s = med(x["dev_eval_s"] for x in o)
@@ -559,7 +568,7 @@ def main() -> None:
               f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s"]
     results = []
     for m in models:
-        lines, res = measure(m, data, data_path, ns, peak)
+        lines, res = measure(m, data, data_path, ns)
         report += [""] + lines
         results.append(res)
     if len(results) == 2:  # the pipeline trims; the issue's anchor Trainer runs the full model
