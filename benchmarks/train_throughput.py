@@ -107,48 +107,40 @@ def prepare_model(trim_texts: list | None) -> Path:
     return trimmed
 
 
-def matmul_peak(n: int, reps: int) -> dict:
-    """Best-of-`reps` GFLOP/s of an n x n matmul in fp32 and bf16, on as many threads as the
-    workers use (the CPU count). Where the CPU has no native bf16 (emulated: ~1.5 GFLOP/s on an
-    AVX2 EPYC, a 2048^2 matmul takes minutes) bf16 is measured at n = 512, once."""
+def matmul_gflops(n: int, dtype: str, reps: int) -> float:
+    """Best-of-`reps` GFLOP/s of an n x n `torch.matmul` in `dtype` ("fp32" | "bf16"), after a
+    warm-up, on as many threads as the workers use (the CPU count)."""
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    out = {}
+    dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def matmul_peak(n: int, reps: int) -> dict[str, float]:
+    """The start-up peaks: n x n in fp32 and bf16. Where the CPU has no native bf16 (emulated:
+    ~1.5 GFLOP/s on an AVX2 EPYC, a 2048^2 matmul takes minutes) bf16 is measured at n = 512,
+    once."""
     native = _native_bf16()
-    for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        if name == "bf16" and not native:
-            n, reps = min(n, 512), 1
-        a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
-        torch.matmul(a, b)  # warm-up
-        best = float("inf")
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            torch.matmul(a, b)
-            best = min(best, time.perf_counter() - t0)
-        out[name] = 2 * n ** 3 / best / 1e9
-    return out
+    return {"fp32": matmul_gflops(n, "fp32", reps),
+            "bf16": matmul_gflops(n, "bf16", reps) if native else matmul_gflops(min(n, 512),
+                                                                               "bf16", 1)}
 
 
 def peaks_now(bf16: bool, reps: int = 5) -> dict[str, float]:
     """The matmul peaks measured right now (fp32 1024^2, and bf16 2048^2 where the CPU has it
     natively; ~0.3 s): taken next to every worker run, so a drifting machine (a busy neighbour
     on a shared VM) shows in the run's own "% of peak"."""
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    out = {}
-    for name, dt, n in (("fp32", torch.float32, 1024), ("bf16", torch.bfloat16, 2048)):
-        if name == "bf16" and not bf16:
-            continue
-        a, b = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
-        torch.matmul(a, b)
-        best = float("inf")
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            torch.matmul(a, b)
-            best = min(best, time.perf_counter() - t0)
-        out[name] = 2 * n ** 3 / best / 1e9
+    out = {"fp32": matmul_gflops(1024, "fp32", reps)}
+    if bf16:
+        out["bf16"] = matmul_gflops(2048, "bf16", reps)
     return out
 
 
