@@ -41,8 +41,8 @@ def tiny_encoder_dir(tmp_path_factory, xlmr_tokenizer) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_feature_cache_between_tests():
-    """Each test starts without a feature-cache folder (a test that sets one up through
-    `setup_runtime` in a temporary project must not leave it to the next test)."""
+    """Each test starts without a feature-cache folder and with fast dropout on (a test that
+    sets either through `setup_runtime` must not leave it to the next test)."""
     from xstilts import feature_cache, train
 
     feature_cache.configure(None)

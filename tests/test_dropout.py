@@ -98,17 +98,13 @@ def test_training_uses_fast_dropout_unless_switched_off(tiny_encoder_dir, fast):
     data = task.embedded(seed=0)
     train_ds = Dataset.from_list(data[("en", "train")][:16], features=task.schema)
     dev_ds = Dataset.from_list(data[("en", "dev")][:8], features=task.schema)
-    try:
-        device, bf16 = train.setup_runtime(RuntimeParams(device="cpu", threads=1, bf16=False,
-                                                         feature_cache=None, fast_dropout=fast))
-        encoder, tok = load_encoder(tiny_encoder_dir)
-        torch.manual_seed(0)
-        model = TaskModel(encoder, task, "mean", 0.1)
-        hp = TrainHParams(lr=1e-3, batch_size=8, epochs=1, max_length=32, warmup_ratio=0.0)
-        res = train.train_task(model, tok, train_ds, dev_ds, hp, seed=0, device=device,
-                               bf16=bf16)
-    finally:
-        train._FAST_DROPOUT = True
+    device, bf16 = train.setup_runtime(RuntimeParams(device="cpu", threads=1, bf16=False,
+                                                     feature_cache=None, fast_dropout=fast))
+    encoder, tok = load_encoder(tiny_encoder_dir)
+    torch.manual_seed(0)
+    model = TaskModel(encoder, task, "mean", 0.1)
+    hp = TrainHParams(lr=1e-3, batch_size=8, epochs=1, max_length=32, warmup_ratio=0.0)
+    res = train.train_task(model, tok, train_ds, dev_ds, hp, seed=0, device=device, bf16=bf16)
     assert res.steps == 2 and math.isfinite(res.best_score)
     kinds = {type(m) for m in model.modules() if isinstance(m, nn.Dropout)}
     assert kinds == ({FastDropout} if fast else {nn.Dropout})

@@ -13,6 +13,8 @@ scaled by ``1 / (1 - rate)``, so the expectation is the input's exactly. Determi
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -21,9 +23,7 @@ _SPAN = 2**32
 
 def _drop_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.Tensor, float]:
     """(bool mask of the dropped elements, scale of the kept ones) for drop probability p."""
-    n = 1
-    for s in shape:
-        n *= s
+    n = math.prod(shape)
     bits = torch.empty(((n + 1) // 2,), dtype=torch.int64, device=device)
     bits.random_(-(2**63), None)  # from int64's minimum, no upper bound: all 64 bits uniform
     drops = round(p * _SPAN)  # drop when the unsigned 32-bit value < drops
