@@ -446,9 +446,10 @@ def measure(model_dir: Path, data: dict, data_path: Path,
         rs = res[cfg]
         tr = med(n_train / x["train_s"] for x in rs)
         ev = med(n_eval / x["eval_s"] for x in rs)
-        fl = med(train_flops(x["config"], x["shapes"]) / x["train_s"] for x in rs) / 1e9
-        pct = [med(100 * train_flops(x["config"], x["shapes"]) / x["train_s"] / 1e9
-                   / x["peaks"][k] for x in rs) for k in peaks]
+        gflops = [train_flops(x["config"], x["shapes"]) / x["train_s"] / 1e9 for x in rs]
+        fl = med(gflops)
+        pct = [med(100 * g / x["peaks"][k] for g, x in zip(gflops, rs, strict=True))
+               for k in peaks]
         rss = med(x["rss_mb"] for x in rs)
         lines.append(f"| {cfg} | {tr:.1f} | {tr * n_tok / n_train:.0f} | {ev:.1f} | {rss:.0f} | "
                      f"{fl:.1f} | " + " | ".join(f"{v:.1f}%" for v in pct) + " |")
