@@ -69,7 +69,8 @@ def choice(value: str, allowed: list[str] | list[int], what: str) -> str:
     return value
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `xstilts` command line (check, tune, pin, tracking-sync); parsing runs nothing."""
     parser = argparse.ArgumentParser(prog="xstilts", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     check = sub.add_parser("check", help="validate params.yaml and print the study grid")
@@ -88,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--spool", default=None,
                       help="spool folder (default $XSTILTS_MLFLOW_SPOOL or .xstilts/mlflow-spool)")
     sync.add_argument("--uri", default=None, help="send every spool to this tracking URI")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.cmd in ("tune", "pin"):
         return args.func(args)
     if args.cmd == "tracking-sync":
