@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,7 @@ def _stage_names() -> set[str]:
     return set(r.stdout.split())
 
 
+@cache
 def _help(script: Path) -> str:
     r = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True,
                        text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
