@@ -71,7 +71,8 @@ def predict_split(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: st
 def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, max_length: int,
              doc_stride: int, batch_size: int, device: torch.device, bf16: bool, desc: str,
              detail: bool) -> tuple[dict[str, float], dict | None]:
-    rows = featurize(task, ds, tokenizer, max_length, doc_stride, train=False)
+    rows = featurize(task, ds, tokenizer, max_length, doc_stride, train=False,
+                     label_piece=getattr(model, "label_piece", "first"))
     ds = ds[:]  # columns as plain lists
     logits = _forward_all(model, rows, batch_size, tokenizer.pad_token_id, device, bf16, desc)
     ids = list(ds["id"])
@@ -116,18 +117,7 @@ def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, ma
         per = {"em": [best(metrics.qa_exact_match, i) for i in ids],
                "f1": [best(metrics.qa_f1, i) for i in ids]}
     elif t == TaskType.TAGGING:
-        # labels that are gold-only (ccg's unknown category) are never predicted
-        banned = [task.labels.index(t) for t in task.extra.get("never_predict", ())
-                  if t in task.labels]
-        preds = [[] for _ in ids]
-        for row, x in zip(rows, logits, strict=True):  # rows: chunks of sentences, in order
-            if banned:
-                x = x.copy()
-                x[:, banned] = -np.inf
-            tags = ["O"] * row["num_words"]  # a word left without a sub-word (cut): "O"
-            for p, w in zip(row["word_starts"], row["start_words"], strict=True):
-                tags[w] = task.labels[int(np.argmax(x[p]))]
-            preds[row["sentence"]].extend(tags)
+        preds = decode_tags(task, rows, logits, len(ids))
         if task.metric == "acc":  # per-token accuracy (ccg)
             scores = {"acc": metrics.token_accuracy(ds["tags"], preds)}
         else:  # seqeval F1 as XTREME computes it (BIO entities; raw UPOS tags for udpos)
@@ -144,6 +134,29 @@ def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, ma
         return scores, None
     return scores, {"ids": ids, "per_example": per,
                     "predictions": dict(zip(ids, preds, strict=True))}
+
+
+def decode_tags(task: Task, rows: list[dict], logits: list[np.ndarray],
+                n_sentences: int) -> list[list[str]]:
+    """One predicted tag per word of each sentence, read at the sub-word that carried the word's
+    label in training (each row's ``word_starts``, whichever `label_piece` chose them).
+
+    `rows` are the featurized chunks of the sentences, in order (xstilts.features._tagging);
+    `logits[k]` is row k's [L, K] scores. A word left without a sub-word (cut off): "O".
+    """
+    # labels that are gold-only (ccg's unknown category) are never predicted
+    banned = [task.labels.index(t) for t in task.extra.get("never_predict", ())
+              if t in task.labels]
+    preds: list[list[str]] = [[] for _ in range(n_sentences)]
+    for row, x in zip(rows, logits, strict=True):
+        if banned:
+            x = x.copy()
+            x[:, banned] = -np.inf
+        tags = ["O"] * row["num_words"]
+        for p, w in zip(row["word_starts"], row["start_words"], strict=True):
+            tags[w] = task.labels[int(np.argmax(x[p]))]
+        preds[row["sentence"]].extend(tags)
+    return preds
 
 
 @torch.inference_mode()

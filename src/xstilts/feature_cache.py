@@ -69,7 +69,8 @@ def tokenizer_hash(tokenizer) -> str | None:
     return digest
 
 
-def feature_key(task, ds, tokenizer, max_length: int, stride: int, train: bool) -> str | None:
+def feature_key(task, ds, tokenizer, max_length: int, stride: int, train: bool,
+                label_piece: str = "first") -> str | None:
     """The cache key of one featurization; None when it cannot be keyed safely."""
     fingerprint = getattr(ds, "_fingerprint", None)
     tok = tokenizer_hash(tokenizer)
@@ -78,6 +79,8 @@ def feature_key(task, ds, tokenizer, max_length: int, stride: int, train: bool) 
     parts = {"version": VERSION, "task": task.name, "type": str(task.type),
              "labels": list(task.labels), "data": fingerprint, "rows": len(ds),
              "tokenizer": tok, "max_length": max_length, "stride": stride, "train": train}
+    if label_piece != "first":  # (the keys of XTREME's alignment are those of earlier versions)
+        parts["label_piece"] = label_piece
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 

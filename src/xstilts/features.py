@@ -15,25 +15,33 @@ from transformers import PreTrainedTokenizerBase
 
 from xstilts import feature_cache, qa
 from xstilts.tasks import Task, TaskType
+from xstilts.tasks.core import LABEL_PIECES
 
 IGNORE = -100
+_BOUNDARY_MARKERS = "\u2581\u0120"  # sentencepiece "▁", byte-level BPE "Ġ"
 
 
 def featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
-              doc_stride: int = 64, train: bool = True) -> list[dict]:
+              doc_stride: int = 64, train: bool = True, label_piece: str = "first") -> list[dict]:
     """Token features for every example of `ds` (one or more features per example for QA).
 
-    Tokenized once per (data, tokenizer, task, max length, stride, mode): later calls in the
-    process, and in later stages through `runtime.feature_cache`, reuse the rows
-    (`xstilts.feature_cache`). Callers must not modify the rows they get.
+    `label_piece` (tagging only, see LABEL_PIECES) picks the sub-word that carries each word's
+    tag. Tokenized once per (data, tokenizer, task, max length, stride, mode, label piece):
+    later calls in the process, and in later stages through `runtime.feature_cache`, reuse the
+    rows (`xstilts.feature_cache`). Callers must not modify the rows they get.
     """
-    key = feature_cache.feature_key(task, ds, tokenizer, max_length, doc_stride, train)
+    if label_piece not in LABEL_PIECES:
+        raise ValueError(f"label_piece {label_piece!r} is not one of {LABEL_PIECES}")
+    if task.type != TaskType.TAGGING:
+        label_piece = "first"  # no word-level labels: the option does not apply
+    key = feature_cache.feature_key(task, ds, tokenizer, max_length, doc_stride, train,
+                                    label_piece)
     return feature_cache.cached(
-        key, lambda: _featurize(task, ds, tokenizer, max_length, doc_stride, train))
+        key, lambda: _featurize(task, ds, tokenizer, max_length, doc_stride, train, label_piece))
 
 
 def _featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
-               doc_stride: int, train: bool) -> list[dict]:
+               doc_stride: int, train: bool, label_piece: str = "first") -> list[dict]:
     ds = ds[:] if len(ds) else {k: [] for k in ds.column_names}  # columns as plain lists
     t = task.type
     if t == TaskType.CLASSIFICATION:
@@ -61,7 +69,7 @@ def _featurize(task: Task, ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_
                                          enc["offset_mapping"], enc["cls_index"], strict=True)
         ]
     if t == TaskType.TAGGING:
-        return _tagging(task, ds, tokenizer, max_length)
+        return _tagging(task, ds, tokenizer, max_length, label_piece)
     if t == TaskType.RETRIEVAL:
         raise ValueError("retrieval tasks are embedded with `retrieval_features`, not trained")
     raise ValueError(f"unknown task type {t}")
@@ -88,8 +96,21 @@ def _multiple_choice(ds: dict, tokenizer, max_length: int) -> list[dict]:
     return out
 
 
-def _tagging(task: Task, ds: dict, tokenizer, max_length: int) -> list[dict]:
-    """Label the first sub-word of each word; mask the rest with -100 (as XTREME/jiant).
+def bare_marker_ids(tokenizer) -> frozenset[int]:
+    """Ids of the vocabulary pieces that are only a word-boundary marker (e.g. XLM-R's "▁")."""
+    return frozenset(i for piece, i in tokenizer.get_vocab().items()
+                     if piece and not piece.strip(_BOUNDARY_MARKERS).strip())
+
+
+def _tagging(task: Task, ds: dict, tokenizer, max_length: int,
+             label_piece: str = "first") -> list[dict]:
+    """Label one sub-word of each word (`label_piece`); mask the rest with -100.
+
+    ``first`` labels the word's first sub-word, as XTREME/jiant. ``first_content`` labels its
+    first sub-word that is not a bare boundary marker (:func:`bare_marker_ids`): with the
+    XLM-R vocabulary a pre-split Chinese or Japanese word (and most punctuation) tokenizes as
+    ``▁`` + characters, and under ``first`` every such word would carry its tag on the same
+    ``▁`` piece; a word of one piece, or of bare markers only, keeps its first piece.
 
     A sentence longer than ``max_length`` sub-words (with the special tokens) is cut into
     consecutive chunks of whole words, greedily (a new chunk when the next word's sub-words no
@@ -102,6 +123,7 @@ def _tagging(task: Task, ds: dict, tokenizer, max_length: int) -> list[dict]:
                          "(e.g. ccg) gets them from data/prepared/<task>/task.json, written by "
                          "its prepare_data stage")
     label_id = {label: i for i, label in enumerate(task.labels)}
+    bare = bare_marker_ids(tokenizer) if label_piece == "first_content" else frozenset()
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
     sentences = ds["tokens"]
     pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
@@ -123,21 +145,22 @@ def _tagging(task: Task, ds: dict, tokenizer, max_length: int) -> list[dict]:
     rows = []
     for k, (i, a, b) in enumerate(chunks):
         tags = ds["tags"][i][a:b]
-        word_ids = enc.word_ids(k)
-        labels, first, words = [], [], []
-        prev = None
-        for pos, w in enumerate(word_ids):
-            if w is None or w == prev:
-                labels.append(IGNORE)
-            else:
-                if tags[w] not in label_id:
-                    raise ValueError(f"{task.name}: tag {tags[w]!r} of example {ds['id'][i]} "
-                                     f"is not in the label set {task.labels}")
-                labels.append(label_id[tags[w]])
-                first.append(pos)
-                words.append(w)
-            prev = w
-        rows.append({"input_ids": enc["input_ids"][k], "labels": labels, "word_starts": first,
+        ids = enc["input_ids"][k]
+        positions: dict[int, list[int]] = {}  # word -> its sub-word positions, in order
+        for pos, w in enumerate(enc.word_ids(k)):
+            if w is not None:
+                positions.setdefault(w, []).append(pos)
+        labels = [IGNORE] * len(ids)
+        first, words = [], []
+        for w, where in positions.items():
+            if tags[w] not in label_id:
+                raise ValueError(f"{task.name}: tag {tags[w]!r} of example {ds['id'][i]} "
+                                 f"is not in the label set {task.labels}")
+            pos = next((q for q in where if ids[q] not in bare), where[0])
+            labels[pos] = label_id[tags[w]]
+            first.append(pos)
+            words.append(w)
+        rows.append({"input_ids": ids, "labels": labels, "word_starts": first,
                      "start_words": words, "num_words": b - a, "sentence": i})
     return rows
 

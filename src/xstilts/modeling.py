@@ -20,6 +20,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from xstilts.tasks import Task, TaskType
+from xstilts.tasks.core import LABEL_PIECES
 
 HEADS: dict[TaskType, type[nn.Module]] = {}
 
@@ -117,13 +118,16 @@ class TaskModel(nn.Module):
     """
 
     def __init__(self, encoder: PreTrainedModel, task: Task, pooling: str, dropout: float,
-                 head: nn.Module | None = None):
+                 head: nn.Module | None = None, label_piece: str = "first"):
         super().__init__()
         self.encoder = encoder
         self.task_name = task.name
         self.task_type = task.type
         self.labels = list(task.labels)
         self.pooling = pooling
+        # tagging: the sub-word that carries each word's tag (xstilts.features.LABEL_PIECES),
+        # in training and in evaluation alike; saved in head.json with the checkpoint
+        self.label_piece = label_piece if task.type == TaskType.TAGGING else "first"
         # `head` given: a view sharing that head (multi-task); else a fresh one
         self.head = head if head is not None else make_head(task, encoder.config.hidden_size,
                                                              dropout)
@@ -159,7 +163,10 @@ class TaskModel(nn.Module):
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()},
                   str(Path(out_dir) / "head.safetensors"))
         meta = {"task": self.task_name, "type": str(self.task_type), "labels": self.labels,
-                "head": type(self.head).__name__, "pooling": self.pooling, **(extra or {})}
+                "head": type(self.head).__name__, "pooling": self.pooling}
+        if self.task_type == TaskType.TAGGING:
+            meta["label_piece"] = self.label_piece
+        meta.update(extra or {})
         (Path(out_dir) / "head.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -173,11 +180,12 @@ class MultiTaskModel(nn.Module):
     """
 
     def __init__(self, encoder: PreTrainedModel, name: str, tasks: list[Task], pooling: str,
-                 dropout: float, shared_head: bool = False):
+                 dropout: float, shared_head: bool = False, label_piece: str = "first"):
         super().__init__()
         self.encoder = encoder
         self.task_name = name
         self.pooling = pooling
+        self.label_piece = label_piece
         self.heads = nn.ModuleDict()
         self.task_to_head: dict[str, str] = {}
         self._tasks = {t.name: t for t in tasks}
@@ -191,7 +199,8 @@ class MultiTaskModel(nn.Module):
                                  f"set; {task.name} differs from {tasks[0].name}")
             self.task_to_head[task.name] = head
         # plain dict (not registered): the views' modules are already submodules above
-        self._views = {t.name: TaskModel(encoder, t, pooling, dropout, self.heads[h])
+        self._views = {t.name: TaskModel(encoder, t, pooling, dropout, self.heads[h],
+                                         label_piece)
                        for t, h in zip(tasks, self.task_to_head.values(), strict=True)}
 
     @property
@@ -214,6 +223,8 @@ class MultiTaskModel(nn.Module):
                 "heads": {h: {"type": str(self._tasks[t].type),
                               "labels": list(self._tasks[t].labels),
                               "head": type(self.heads[h]).__name__} for h, t in first.items()},
+                **({"label_piece": self.label_piece}
+                   if any(t.type == TaskType.TAGGING for t in self._tasks.values()) else {}),
                 **(extra or {})}
         (Path(out_dir) / "head.json").write_text(json.dumps(meta, indent=1))
 
@@ -326,6 +337,13 @@ def _mixture_head(meta_file: Path, task: Task) -> str | None:
     return None
 
 
+def checkpoint_label_piece(ckpt_dir: Path) -> str:
+    """The tagging alignment a task checkpoint was trained with (head.json; XTREME's `first`
+    for checkpoints written before the option existed)."""
+    meta = json.loads((Path(ckpt_dir) / "head.json").read_text(encoding="utf-8"))
+    return meta.get("label_piece", "first")
+
+
 def load_task_model(ckpt_dir: Path, task: Task, trust_remote_code: bool = False):
     """(TaskModel, tokenizer) with the trained head of `ckpt_dir` (or of a mixture member)."""
     ckpt_dir = Path(ckpt_dir)
@@ -349,8 +367,12 @@ def load_task_model(ckpt_dir: Path, task: Task, trust_remote_code: bool = False)
         raise CheckpointError(f"{meta_file}: missing key {e}") from None
     if meta["task"] != task.name and mixture is None:
         raise ValueError(f"{ckpt_dir}: head is for task {meta['task']!r}, not {task.name!r}")
+    label_piece = meta.get("label_piece", "first")  # checkpoints before the option: XTREME's
+    if label_piece not in LABEL_PIECES:
+        raise CheckpointError(f"{meta_file}: label_piece {label_piece!r} is not one of "
+                              f"{LABEL_PIECES}")
     encoder, tokenizer = load_encoder(ckpt_dir, trust_remote_code)
-    model = TaskModel(encoder, task, meta["pooling"], dropout=0.0)
+    model = TaskModel(encoder, task, meta["pooling"], dropout=0.0, label_piece=label_piece)
     _safetensors_shapes([head_file])
     state = load_file(str(head_file))
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BASELINE = "none"  # the intermediate "task" that skips intermediate training
 
@@ -91,6 +91,9 @@ class TaskSource(Strict):
     max_eval: int | None = Field(default=None, ge=1)  # cap for dev/test splits
     # hub commit (sha, tag or branch) of the task's own hub repo; None = the registry's pin
     revision: str | None = None
+    # this entry is a copy of a registered task under its own name (same data and loader; own
+    # hparams, checkpoints and report column), e.g. a tagging target per `label_piece`
+    variant_of: str | None = None
 
     @model_validator(mode="after")
     def _path_for_local(self) -> TaskSource:
@@ -114,6 +117,9 @@ class TrainHParams(Strict):
     evals_per_epoch: Annotated[int, Field(ge=1)] = 1  # English dev evaluations per epoch
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     grad_clip: Annotated[float, Field(gt=0)] = 1.0
+    # tagging: the sub-word that carries a word's tag, in training and evaluation (saved with
+    # the checkpoint). first = XTREME's; first_content = skip a bare "▁" (CJK words, punctuation)
+    label_piece: Literal["first", "first_content"] = "first"
 
     @model_validator(mode="after")
     def _stride_fits(self) -> TrainHParams:
@@ -493,6 +499,23 @@ class Params(Strict):
     tune: TuneParams = TuneParams()
     studies: StudiesParams = StudiesParams()
 
+    @field_validator("tasks", mode="after")
+    @classmethod
+    def _register_variants(cls, tasks: dict[str, TaskSource]) -> dict[str, TaskSource]:
+        """Register `variant_of` entries so that every later rule (and stage) knows them."""
+        from xstilts.tasks.core import register_variant
+
+        problems = []
+        for name, src in tasks.items():
+            if src.variant_of is not None:
+                try:
+                    register_variant(name, src.variant_of)
+                except ValueError as e:
+                    problems.append(f"tasks.{name}.variant_of: {e}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return tasks
+
     @model_validator(mode="after")
     def _studies_grid(self) -> Params:
         v = self.studies.volume
@@ -622,6 +645,17 @@ class Params(Strict):
                     problems.append(f"{where} has no English train and dev split")
                 if hparams.get(name) is None:
                     problems.append(f"{section}.hparams.{name}: missing hyperparameters")
+            for name in names:
+                hp = hparams.get(name)
+                members = (self.intermediate.mixtures[name].tasks
+                           if section == "intermediate" and name in self.intermediate.mixtures
+                           else [name])
+                kinds = {REGISTRY[m].type for m in members if m in REGISTRY}
+                if hp is not None and hp.label_piece != "first" and kinds \
+                        and TaskType.TAGGING not in kinds:
+                    problems.append(f"{section}.hparams.{name}.label_piece: "
+                                    f"{hp.label_piece!r} applies to tagging tasks only "
+                                    f"({name!r} is {', '.join(sorted(map(str, kinds)))})")
             for name in hparams:
                 if name not in names:
                     problems.append(f"{section}.hparams.{name}: not in {section}.tasks")

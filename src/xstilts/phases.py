@@ -28,6 +28,7 @@ from xstilts.fingerprint import hash_tree
 from xstilts.modeling import (
     MultiTaskModel,
     TaskModel,
+    checkpoint_label_piece,
     load_encoder,
     load_task_model,
     save_encoder,
@@ -45,7 +46,7 @@ from xstilts.paths import (  # noqa: F401  (re-exported: stage scripts and tests
 )
 from xstilts.predictions import prediction_dir, write_predictions
 from xstilts.resume import Checkpointer, config_key
-from xstilts.tasks import get_task
+from xstilts.tasks import TaskType, get_task
 from xstilts.tasks.core import CANDIDATES_SPLIT
 from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id
 from xstilts.train import set_seed, setup_runtime, train_mixture, train_task
@@ -160,9 +161,10 @@ def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, 
     set_seed(seed)  # the fresh heads' initialisation depends on the seed only
     if mixture:
         model = MultiTaskModel(encoder, name, members, p.model.pooling, hp.dropout,
-                               mixture.shared_head)
+                               mixture.shared_head, label_piece=hp.label_piece)
     else:
-        model = TaskModel(encoder, members[0], p.model.pooling, hp.dropout)
+        model = TaskModel(encoder, members[0], p.model.pooling, hp.dropout,
+                          label_piece=hp.label_piece)
     data = {t.name: (load_split(DATA, t.name, "en", "train", "train"),
                      load_split(DATA, t.name, "en", "dev", "select")) for t in members}
     checkpoint = _checkpointer(p, cell, init, hp, seed, name, mixture, bf16, device.type)
@@ -245,7 +247,9 @@ def run_evaluate(p: Params, itask: str, target: str, seed: int) -> dict:
     task = get_task(target)
     ckpt = target_dir(itask, target, seed)
     scores = evaluate_checkpoint(p, ckpt, task, itask, seed, prediction_dir(itask, target, seed))
-    return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt))
+    piece = checkpoint_label_piece(ckpt) if task.type == TaskType.TAGGING else None
+    return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt),
+                        label_piece=piece)
 
 
 def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int,
@@ -325,13 +329,18 @@ def _eval_langs(p: Params, task) -> list[str]:
 
 
 def _finish_eval(p: Params, itask: str, target: str, seed: int, task, scores: dict,
-                 run: str | None, tracker: Tracker | None = None) -> dict:
+                 run: str | None, tracker: Tracker | None = None,
+                 label_piece: str | None = None) -> dict:
+    """Write the cell's metrics file and log them; `label_piece`: a tagging cell's alignment,
+    recorded in both (the report labels the column with it)."""
     metric = task.metric
     non_en = [s[metric] for lang, s in scores.items() if lang != "en"]
     result = {"itask": itask, "target": target, "seed": seed, "metric": metric,
               "languages": scores,
               "avg_non_en": float(np.mean(non_en)) if non_en else None,
               "avg_all": float(np.mean([s[metric] for s in scores.values()]))}
+    if label_piece is not None:
+        result["label_piece"] = label_piece
     write_json(eval_file(itask, target, seed), result)
     tracker = tracker or Tracker(p.tracking)
     if not tracker.exists(run):
@@ -342,4 +351,6 @@ def _finish_eval(p: Params, itask: str, target: str, seed: int, task, scores: di
         values[metric_key(target, metric, "avg_non_en")] = result["avg_non_en"]
     tracker.log_metrics(run, values)
     tracker.client.set_tag(run, "dvc_eval_stage", f"evaluate@{itask}-{target}-{seed}")
+    if label_piece is not None:  # which sub-word carried the tags of these metrics
+        tracker.client.set_tag(run, "label_piece", label_piece)
     return result

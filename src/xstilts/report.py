@@ -142,8 +142,10 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
             f"seed {rp.bootstrap_seed}; no correction for multiple comparisons).",
             "",
         ]
+    pieces = {t: label_piece(cells, t) for t in cols}
+    heads = [f"{t} [{pieces[t]}]" if pieces[t] not in (None, "first") else t for t in cols]
     lines += [
-        "| intermediate task | " + " | ".join(cols) + " | avg |",
+        "| intermediate task | " + " | ".join(heads) + " | avg |",
         "|---" * (len(cols) + 2) + "|",
     ]
     for itask in p.intermediate.tasks:
@@ -152,7 +154,9 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
         lines.append(f"| {itask} | " + " | ".join(vals)
                      + f" | {table[itask]['avg']:.{d}f}{mark(itask, 'avg')} |")
     metric_of = {t: cells[(p.intermediate.tasks[0], t)][0]["metric"] for t in cols}
-    lines += ["", "Metrics: " + ", ".join(f"{t}: {metric_of[t]}" for t in cols) + ".", ""]
+    lines += ["", "Metrics: " + ", ".join(
+        f"{t}: {metric_of[t]}" + (f" ({PIECE_TEXT.get(pieces[t], pieces[t])})" if pieces[t] else "")
+        for t in cols) + ".", ""]
     lines += _xtreme_section(p, cells, cols, d)
     if BASELINE in table:
         lines += ["## Gain over the `none` baseline", "",
@@ -184,7 +188,8 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
     lines += ["## Per language", ""]
     for target in cols:
         langs = list(cells[(p.intermediate.tasks[0], target)][0]["languages"])
-        lines += [f"### {target} ({metric_of[target]})", "",
+        piece = f"; label_piece: {pieces[target]}" if pieces[target] else ""
+        lines += [f"### {target} ({metric_of[target]}{piece})", "",
                   "| intermediate task | " + " | ".join(langs) + " |",
                   "|---" * (len(langs) + 1) + "|"]
         for itask in p.intermediate.tasks:
@@ -197,6 +202,19 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
     _write_significance(sig, out_dir / "significance.json")
     _write_gains(p, table, out_dir)
     return table
+
+
+# how a tagging column's tags were aligned to sub-words (TrainHParams.label_piece)
+PIECE_TEXT = {"first": "tag on each word's first sub-word, as XTREME",
+              "first_content": "tag on each word's first sub-word that is not a bare "
+                               "boundary marker: not XTREME's alignment"}
+
+
+def label_piece(cells, target: str) -> str | None:
+    """The tagging alignment of `target`'s cells (None: not tagging; several: joined by /)."""
+    found = sorted({r["label_piece"] for (_, t), runs in cells.items() if t == target
+                    for r in runs if "label_piece" in r})
+    return "/".join(found) or None
 
 
 def _xtreme_section(p: Params, cells, cols: list[str], d: int) -> list[str]:

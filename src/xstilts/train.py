@@ -186,7 +186,9 @@ def train_task(model: TaskModel, tokenizer, train_ds, dev_ds, hp: TrainHParams, 
     """Fine-tune `model` on English `train_ds`; select the best state on English `dev_ds`."""
     set_seed(seed)
     task = _task_of(model)
-    rows = featurize(task, train_ds, tokenizer, hp.max_length, hp.stride, train=True)
+    _same_label_piece(model, hp)
+    rows = featurize(task, train_ds, tokenizer, hp.max_length, hp.stride, train=True,
+                     label_piece=model.label_piece)
     return _train(model, [Member(task, model, rows, dev_ds)], tokenizer, hp, seed, device,
                   bf16, None, eval_batch_size, on_eval, desc, checkpoint)
 
@@ -201,14 +203,26 @@ def train_mixture(model: MultiTaskModel, tokenizer, data: dict[str, tuple[Datase
     from xstilts.tasks import get_task
 
     set_seed(seed)
+    _same_label_piece(model, hp)
     members = []
     for name in model.task_names:
         task = get_task(name)
         train_ds, dev_ds = data[name]
-        rows = featurize(task, train_ds, tokenizer, hp.max_length, hp.stride, train=True)
+        rows = featurize(task, train_ds, tokenizer, hp.max_length, hp.stride, train=True,
+                         label_piece=model.label_piece)
         members.append(Member(task, model.view(name), rows, dev_ds))
     return _train(model, members, tokenizer, hp, seed, device, bf16, cap, eval_batch_size,
                   on_eval, desc, checkpoint)
+
+
+def _same_label_piece(model: TaskModel | MultiTaskModel, hp: TrainHParams) -> None:
+    """The model (whose head.json records it for evaluation) and the hparams must agree on the
+    tagging alignment, or training and evaluation would label different sub-words."""
+    if model.label_piece != "first" or hp.label_piece != "first":
+        if model.label_piece != hp.label_piece:
+            raise ValueError(f"{model.task_name}: the model labels the {model.label_piece!r} "
+                             f"piece but hparams.label_piece is {hp.label_piece!r}; build the "
+                             "model with label_piece=hp.label_piece")
 
 
 def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,

@@ -513,7 +513,8 @@ def run_tune(p: Params, phase: str, task: str, *, trials: int, itask: str | None
             device, bf16 = setup_runtime(p.runtime)
             encoder, tokenizer = load_encoder(target.init_dir(), p.model.trust_remote_code)
             set_seed(target.seed)  # the same head initialisation as the DVC stage
-            model = TaskModel(encoder, the_task, p.model.pooling, hp.dropout)
+            model = TaskModel(encoder, the_task, p.model.pooling, hp.dropout,
+                              label_piece=hp.label_piece)
             if not data:  # read once per process, English only (load_split enforces it)
                 data["train"] = load_split(phases.DATA, target.task, "en", "train", "train")
                 data["dev"] = load_split(phases.DATA, target.task, lang, split, "select")

@@ -87,7 +87,7 @@ def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, trac
     device, bf16 = setup_runtime(p.runtime)
     encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
     set_seed(seed)  # the fresh head's initialisation depends on the seed only
-    model = TaskModel(encoder, task, p.model.pooling, hp.dropout)
+    model = TaskModel(encoder, task, p.model.pooling, hp.dropout, label_piece=hp.label_piece)
     if train_ds is None:
         train_ds = load_split(DATA, task_name, "en", "train", "train")
     n_full = len(train_ds)

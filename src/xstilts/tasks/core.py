@@ -101,6 +101,11 @@ RANKING_SCHEMA = Features(
     }
 )
 RETRIEVAL_KINDS: tuple[str, ...] = ("pairs", "mining", "ranking")
+# Which sub-word of a pre-split word carries its tag (tagging; `TrainHParams.label_piece`):
+#   first          -- the word's first piece, as XTREME/jiant (the leaderboard-comparable default);
+#   first_content  -- its first piece that is not a bare word-boundary marker (XLM-R's "▁" before
+#                     a CJK word or punctuation, GPT-2's "Ġ"); the first piece when all are bare.
+LABEL_PIECES: tuple[str, ...] = ("first", "first_content")
 # span-QA EM/F1 definitions (xstilts.metrics.squad_scores ``script``), see Task.qa_script
 QA_SCRIPTS: tuple[str, ...] = ("squad", "mlqa", "auto")
 CANDIDATES_SPLIT = "candidates"  # the candidate pool of ranking tasks (under "en")
@@ -211,6 +216,28 @@ def register(task: Task) -> Task:
         raise ValueError(f"task {task.name!r} registered twice")
     REGISTRY[task.name] = task
     return task
+
+
+def register_variant(name: str, base: str) -> Task:
+    """Register task `name` as a copy of registered task `base` under its own name (own
+    prepared data, hparams, checkpoints and report column), e.g. one tagging target trained
+    with each `label_piece`. Declared in params.yaml as ``tasks.<name>.variant_of: <base>``;
+    registering the same variant again replaces it (a real task is never replaced)."""
+    from xstilts import tasks as _tasks  # noqa: F401  (populates REGISTRY)
+
+    if base not in REGISTRY:
+        raise ValueError(f"variant_of: unknown task {base!r}; known tasks: {sorted(REGISTRY)}")
+    parent = REGISTRY[base]
+    if "variant_of" in parent.extra:
+        raise ValueError(f"variant_of: {base!r} is itself a variant (of "
+                         f"{parent.extra['variant_of']!r}); name the original task")
+    old = REGISTRY.get(name)
+    if old is not None and "variant_of" not in old.extra:
+        raise ValueError(f"{name!r} is a registered task; name the variant differently")
+    REGISTRY[name] = dataclasses.replace(
+        parent, name=name, extra={**parent.extra, "variant_of": base},
+        description=f"Variant of {base} (same data and loader). {parent.description}")
+    return REGISTRY[name]
 
 
 def get_task(name: str) -> Task:
