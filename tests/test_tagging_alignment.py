@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import yaml
 from datasets import Dataset
+from mlflow.tracking import MlflowClient
 
 from xstilts import data, feature_cache, phases
 from xstilts.evaluation import decode_tags
@@ -174,10 +174,11 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
     for target, piece in (("xcat_tag", "first"), ("xcat_tag_fc", "first_content")):
         phases.run_target(p, "none", target, 0)
         head = json.loads((phases.target_dir("none", target, 0) / "head.json").read_text())
-        assert head["label_piece"] == piece
+        assert (head["label_piece"], head["max_length"], head["doc_stride"]) == (piece, 48, 16)
     # evaluation reads the alignment from the checkpoint, not from params
     raw = _raw(tmp_path, tiny_encoder_dir)
     raw["target"]["hparams"]["xcat_tag_fc"]["label_piece"] = "first"
+    raw["target"]["hparams"]["xcat_tag_fc"]["max_length"] = 8  # nor its max_length
     p = parse_params(yaml.safe_dump(raw))
     seen = []
     import xstilts.evaluation as ev
@@ -186,6 +187,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
 
     def spy(*a, **k):
         seen.append(k.get("label_piece"))
+        assert a[3] == 48, "evaluation must use the checkpoint's max_length (head.json)"
         return real(*a, **k)
 
     monkeypatch.setattr(ev, "featurize", spy)
@@ -195,10 +197,11 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
     for target, piece in (("xcat_tag", "first"), ("xcat_tag_fc", "first_content")):
         on_disk = json.loads(phases.eval_file("none", target, 0).read_text())
         assert on_disk["label_piece"] == piece
-        mlflow.set_tracking_uri(p.tracking.uri)
-        runs = mlflow.search_runs(experiment_names=[p.tracking.experiment],
-                                  filter_string=f"tags.dvc_eval_stage = 'evaluate@none-{target}-0'")
-        assert list(runs["tags.label_piece"]) == [piece]
+        client = MlflowClient(p.tracking.uri)
+        exp = client.get_experiment_by_name(p.tracking.experiment)
+        runs = client.search_runs([exp.experiment_id],
+                                  f"tags.dvc_eval_stage = 'evaluate@none-{target}-0'")
+        assert [r.data.tags.get("label_piece") for r in runs] == [piece]
     from xstilts.report import write_report
 
     write_report(p, tmp_path / "reports")

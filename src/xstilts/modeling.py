@@ -337,11 +337,17 @@ def _mixture_head(meta_file: Path, task: Task) -> str | None:
     return None
 
 
-def checkpoint_label_piece(ckpt_dir: Path) -> str:
-    """The tagging alignment a task checkpoint was trained with (head.json; XTREME's `first`
-    for checkpoints written before the option existed)."""
-    meta = json.loads((Path(ckpt_dir) / "head.json").read_text(encoding="utf-8"))
-    return meta.get("label_piece", "first")
+def checkpoint_meta(ckpt_dir: Path) -> dict:
+    """A task checkpoint's head.json: its task and head, and the settings it runs with
+    (`label_piece` of tagging, `max_length` and `doc_stride`, where the checkpoint has them)."""
+    path = Path(ckpt_dir) / "head.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: {ckpt_dir} is not a finished task "
+                                "checkpoint (run its training stage first: `dvc repro`)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
 
 
 def load_task_model(ckpt_dir: Path, task: Task, trust_remote_code: bool = False):

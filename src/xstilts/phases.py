@@ -26,9 +26,10 @@ from xstilts.evaluation import (
 )
 from xstilts.fingerprint import hash_tree
 from xstilts.modeling import (
+    CheckpointError,
     MultiTaskModel,
     TaskModel,
-    checkpoint_label_piece,
+    checkpoint_meta,
     load_encoder,
     load_task_model,
     save_encoder,
@@ -183,7 +184,8 @@ def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, 
     if tracker is None:
         return {}
     seconds = time.time() - t0
-    model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step})
+    model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step,
+                                      **run_settings(hp)})
     n_train = {t: len(d[0]) for t, d in data.items()}
     result = {"task": name, "seed": seed, "best_dev": res.best_score,
               "best_step": res.best_step, "steps": res.steps, "train_seconds": round(seconds, 1),
@@ -202,6 +204,12 @@ def _train_phase(p: Params, name: str, init: Path, out: Path, hp: TrainHParams, 
     (out / "train.json").write_text(json.dumps(result, indent=1))
     tracker.log_metrics(run, {f"best_dev/{metric}": res.best_score, "train_seconds": seconds})
     return result
+
+
+def run_settings(hp: TrainHParams) -> dict:
+    """What evaluating a checkpoint needs of its training hparams (saved in its head.json, so
+    evaluation never re-reads them from today's params): token length and QA window stride."""
+    return {"max_length": hp.max_length, "doc_stride": hp.stride}
 
 
 def _checkpointer(p: Params, cell: str, init: Path, hp: TrainHParams, seed: int, name: str,
@@ -247,7 +255,7 @@ def run_evaluate(p: Params, itask: str, target: str, seed: int) -> dict:
     task = get_task(target)
     ckpt = target_dir(itask, target, seed)
     scores = evaluate_checkpoint(p, ckpt, task, itask, seed, prediction_dir(itask, target, seed))
-    piece = checkpoint_label_piece(ckpt) if task.type == TaskType.TAGGING else None
+    piece = checkpoint_meta(ckpt).get("label_piece") if task.type == TaskType.TAGGING else None
     return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt),
                         label_piece=piece)
 
@@ -260,13 +268,20 @@ def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int,
     device, bf16 = setup_runtime(p.runtime)
     model, tokenizer = load_task_model(ckpt, task, p.model.trust_remote_code)
     model.to(device)
-    hp = p.target.hparams[target]
+    # the checkpoint's own settings (head.json); older checkpoints: today's target hparams
+    saved = checkpoint_meta(ckpt)
+    hp = p.target.hparams.get(target)
+    max_length = saved.get("max_length", hp.max_length if hp else None)
+    stride = saved.get("doc_stride", hp.stride if hp else None)
+    if max_length is None or stride is None:
+        raise CheckpointError(f"{ckpt / 'head.json'}: no max_length/doc_stride and no "
+                              f"target.hparams.{target} to take them from")
     scores = {}
     out = fresh_dir(pred_dir)
     for lang in _eval_langs(p, task):
         ds = load_split(DATA, target, lang, "test", "evaluate")
-        scores[lang], detail = predict_split(model, task, ds, tokenizer, lang, hp.max_length,
-                                             hp.stride, p.evaluate.batch_size, device, bf16,
+        scores[lang], detail = predict_split(model, task, ds, tokenizer, lang, max_length,
+                                             stride, p.evaluate.batch_size, device, bf16,
                                              f"test {itask}->{target} {lang}")
         write_predictions(out / f"{lang}.json", _record(task, itask, seed, lang, detail))
         log.info("evaluate %s->%s seed%d %s: %s", itask, target, seed, lang, scores[lang])

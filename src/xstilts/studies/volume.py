@@ -80,6 +80,7 @@ def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, trac
     multilingual train set); select on English dev; save to `out`."""
     from xstilts.data import load_split
     from xstilts.modeling import TaskModel, load_encoder
+    from xstilts.phases import run_settings
     from xstilts.tasks import get_task
     from xstilts.train import set_seed, setup_runtime, train_task
 
@@ -102,7 +103,8 @@ def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, trac
 
     res = train_task(model, tokenizer, train_ds, dev_ds, hp, seed, device, bf16,
                      p.evaluate.batch_size, on_eval, desc)
-    model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step})
+    model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step,
+                                      **run_settings(hp)})
     result = {"task": task_name, "seed": seed, "best_dev": res.best_score,
               "best_step": res.best_step, "steps": res.steps,
               "train_seconds": round(time.time() - t0, 1), "train_examples": len(train_ds),
