@@ -2,8 +2,8 @@
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
 from xstilts.phases import run_evaluate
+from xstilts.stage import choice, stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -7,9 +7,9 @@ task from predictions/<itask>/<task>/seed<s>/ (formats: xstilts.export).
 import argparse
 import logging
 
-from xstilts.cli import choice, stage_setup
 from xstilts.export import export_cell
 from xstilts.report import targets
+from xstilts.stage import choice, stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -3,7 +3,7 @@ predictions) of a multilingual-study cell on every language's test split (study 
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.multilingual import run_multilingual_evaluate
 
 if __name__ == "__main__":

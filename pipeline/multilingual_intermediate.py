@@ -3,7 +3,7 @@ train splits in its languages, selected on English dev (study 2, xstilts.studies
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.multilingual import run_multilingual_intermediate
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ multilingual-study intermediate checkpoint (study 2, xstilts.studies.multilingua
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.multilingual import run_multilingual_target
 
 if __name__ == "__main__":

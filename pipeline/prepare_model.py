@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from xstilts.cli import stage_setup
 from xstilts.phases import prepare_base_model
+from xstilts.stage import stage_setup
 
 if __name__ == "__main__":
     p = stage_setup("prepare_model")

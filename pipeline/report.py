@@ -4,8 +4,8 @@ with the bootstrap gain, ci_low, ci_high and p over `none`."""
 
 from pathlib import Path
 
-from xstilts.cli import stage_setup
 from xstilts.report import log_significance, write_report
+from xstilts.stage import stage_setup
 from xstilts.tracking import Tracker
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ cell on every language's test split (study 3, xstilts.studies.scaling)."""
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.scaling import run_scaling_evaluate
 
 if __name__ == "__main__":

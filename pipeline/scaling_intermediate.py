@@ -3,7 +3,7 @@ scaling-study model (`none` copies its base) (study 3, xstilts.studies.scaling).
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.scaling import run_scaling_intermediate
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ xstilts.studies.scaling)."""
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.scaling import run_scaling_model
 
 if __name__ == "__main__":

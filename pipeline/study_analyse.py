@@ -4,7 +4,7 @@ files; writes reports/studies/<name>.{md,json,png,csv} and one MLflow parent run
 import argparse
 from pathlib import Path
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies import run_study
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ volume intermediate checkpoint (study 1, xstilts.studies.volume)."""
 
 import argparse
 
-from xstilts.cli import choice, stage_setup
+from xstilts.stage import choice, stage_setup
 from xstilts.studies.volume import run_volume_target
 
 if __name__ == "__main__":

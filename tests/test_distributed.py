@@ -18,7 +18,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts import cli, data, distributed, phases
+from xstilts import data, distributed, phases
+from xstilts import stage as cli
 from xstilts.params import ParamsError, RuntimeParams, parse_params
 
 from .test_multitask import mixture_params
@@ -32,7 +33,7 @@ WEIGHT_ATOL = 1e-4
 DRIVER = '''
 import os, signal, sys
 from xstilts import train
-from xstilts.cli import stage_setup
+from xstilts.stage import stage_setup
 from xstilts.phases import run_intermediate
 
 after = int(os.environ.get("KILL_AFTER_STEPS", "0"))

@@ -32,7 +32,7 @@ DRIVER = '''
 import os, signal, sys
 
 from xstilts import resume, train
-from xstilts.cli import stage_setup
+from xstilts.stage import stage_setup
 from xstilts.phases import run_intermediate, run_target
 
 

@@ -780,7 +780,7 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     import signal
 
-    from xstilts.cli import stage_setup
+    from xstilts.stage import stage_setup
 
     p = stage_setup("tune", args.params)
     logging.getLogger("optuna").setLevel(logging.INFO)
