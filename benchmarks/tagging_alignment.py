@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--ud", type=Path, default=SHARED_UD, help="folder of the UD .conllu files")
     ap.add_argument("--work", type=Path, default=Path("/tmp/xstilts-tagging-alignment"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--epochs", type=float, default=3)
+    ap.add_argument("--epochs", type=float, default=5)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=128)
