@@ -72,7 +72,7 @@ def _predict(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str, ma
              doc_stride: int, batch_size: int, device: torch.device, bf16: bool, desc: str,
              detail: bool) -> tuple[dict[str, float], dict | None]:
     rows = featurize(task, ds, tokenizer, max_length, doc_stride, train=False,
-                     label_piece=getattr(model, "label_piece", "first"))
+                     label_piece=model.label_piece)
     ds = ds[:]  # columns as plain lists
     logits = _forward_all(model, rows, batch_size, tokenizer.pad_token_id, device, bf16, desc)
     ids = list(ds["id"])

@@ -128,6 +128,7 @@ class TaskModel(nn.Module):
         # tagging: the sub-word that carries each word's tag (xstilts.features.LABEL_PIECES),
         # in training and in evaluation alike; saved in head.json with the checkpoint
         self.label_piece = label_piece if task.type == TaskType.TAGGING else "first"
+        self.run_settings: dict = {}  # a loaded checkpoint's max_length / doc_stride (head.json)
         # `head` given: a view sharing that head (multi-task); else a fresh one
         self.head = head if head is not None else make_head(task, encoder.config.hidden_size,
                                                              dropout)
@@ -364,11 +365,9 @@ def load_task_model(ckpt_dir: Path, task: Task, trust_remote_code: bool = False)
         if not f.is_file():
             raise FileNotFoundError(f"{f} is missing: {ckpt_dir} is not a finished task "
                                     "checkpoint (run its training stage first: `dvc repro`)")
+    meta = checkpoint_meta(ckpt_dir)
     try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
         meta["task"], meta["pooling"]  # noqa: B018 - required keys
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{meta_file}:{e.lineno}: invalid JSON: {e.msg}") from None
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{meta_file}: missing key {e}") from None
     if meta["task"] != task.name and mixture is None:
@@ -379,6 +378,8 @@ def load_task_model(ckpt_dir: Path, task: Task, trust_remote_code: bool = False)
                               f"{LABEL_PIECES}")
     encoder, tokenizer = load_encoder(ckpt_dir, trust_remote_code)
     model = TaskModel(encoder, task, meta["pooling"], dropout=0.0, label_piece=label_piece)
+    # what evaluating it needs of its training hparams (checkpoints before them: none)
+    model.run_settings = {k: meta[k] for k in ("max_length", "doc_stride") if k in meta}
     _safetensors_shapes([head_file])
     state = load_file(str(head_file))
     try:

@@ -47,7 +47,7 @@ from xstilts.paths import (  # noqa: F401  (re-exported: stage scripts and tests
 )
 from xstilts.predictions import prediction_dir, write_predictions
 from xstilts.resume import Checkpointer, config_key
-from xstilts.tasks import TaskType, get_task
+from xstilts.tasks import get_task
 from xstilts.tasks.core import CANDIDATES_SPLIT
 from xstilts.tracking import Tracker, metric_key, read_run_id, write_run_id
 from xstilts.train import set_seed, setup_runtime, train_mixture, train_task
@@ -255,9 +255,8 @@ def run_evaluate(p: Params, itask: str, target: str, seed: int) -> dict:
     task = get_task(target)
     ckpt = target_dir(itask, target, seed)
     scores = evaluate_checkpoint(p, ckpt, task, itask, seed, prediction_dir(itask, target, seed))
-    piece = checkpoint_meta(ckpt).get("label_piece") if task.type == TaskType.TAGGING else None
     return _finish_eval(p, itask, target, seed, task, scores, read_run_id(ckpt),
-                        label_piece=piece)
+                        label_piece=checkpoint_meta(ckpt).get("label_piece"))
 
 
 def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int,
@@ -269,7 +268,7 @@ def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int,
     model, tokenizer = load_task_model(ckpt, task, p.model.trust_remote_code)
     model.to(device)
     # the checkpoint's own settings (head.json); older checkpoints: today's target hparams
-    saved = checkpoint_meta(ckpt)
+    saved = model.run_settings
     hp = p.target.hparams.get(target)
     max_length = saved.get("max_length", hp.max_length if hp else None)
     stride = saved.get("doc_stride", hp.stride if hp else None)

@@ -218,11 +218,10 @@ def train_mixture(model: MultiTaskModel, tokenizer, data: dict[str, tuple[Datase
 def _same_label_piece(model: TaskModel | MultiTaskModel, hp: TrainHParams) -> None:
     """The model (whose head.json records it for evaluation) and the hparams must agree on the
     tagging alignment, or training and evaluation would label different sub-words."""
-    if model.label_piece != "first" or hp.label_piece != "first":
-        if model.label_piece != hp.label_piece:
-            raise ValueError(f"{model.task_name}: the model labels the {model.label_piece!r} "
-                             f"piece but hparams.label_piece is {hp.label_piece!r}; build the "
-                             "model with label_piece=hp.label_piece")
+    if model.label_piece != hp.label_piece:
+        raise ValueError(f"{model.task_name}: the model labels the {model.label_piece!r} "
+                         f"piece but hparams.label_piece is {hp.label_piece!r}; build the "
+                         "model with label_piece=hp.label_piece")
 
 
 def _train(model: TaskModel | MultiTaskModel, members: list[Member], tokenizer,
