@@ -309,10 +309,27 @@ def test_interrupted_trial_is_failed_and_queued_again(workdir, monkeypatch):
 
 # ---- several workers, killed workers ----
 
-def _worker(tmp: Path, study: str, trials: int, storage: str | None = None) -> subprocess.Popen:
+# A worker that stops (sleeps) right after its first trial reports an intermediate value, so a
+# test can kill it while that trial is RUNNING: a short trial could otherwise finish between the
+# test seeing it RUNNING and the kill.
+_HANG_AFTER_REPORT = """
+import optuna, time
+_report = optuna.trial.Trial.report
+def _report_then_hang(self, *args, **kwargs):
+    _report(self, *args, **kwargs)
+    time.sleep(3600)
+optuna.trial.Trial.report = _report_then_hang
+"""
+
+
+def _worker(tmp: Path, study: str, trials: int, storage: str | None = None,
+            hang_after_report: bool = False) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    cmd = [sys.executable, "-c", "import sys; from xstilts.cli import main; sys.exit(main())",
+    code = "import sys; from xstilts.cli import main; sys.exit(main())"
+    if hang_after_report:
+        code = _HANG_AFTER_REPORT + code
+    cmd = [sys.executable, "-c", code,
            "tune", "--phase", "target", "--task", "xcat_pair", "--trials", str(trials),
            "--study", study, "--params", str(tmp / "params.yaml")]
     if storage:
@@ -360,7 +377,7 @@ def test_killed_worker_trial_is_failed_and_retried(workdir, monkeypatch):
     monkeypatch.chdir(tmp)
     import optuna
 
-    proc = _worker(tmp, "killed", 50)
+    proc = _worker(tmp, "killed", 1, hang_after_report=True)
     storage = tune.make_storage(p.tune.storage, p.tune)
     deadline = time.monotonic() + 300
     victim = None
