@@ -45,7 +45,12 @@ def load_task_data(task: Task, src: TaskSource, seed: int = 0) -> dict[tuple[str
         if src.revision is not None and task.hub is not None:  # params pin the task's hub repo
             task = dataclasses.replace(task, hub=dataclasses.replace(task.hub,
                                                                      revision=src.revision))
-        data = task.load_hub(task, langs)
+        from xstilts.tasks.xtreme import HubSourceError
+
+        try:
+            data = task.load_hub(task, langs)
+        except HubSourceError as e:
+            raise HubSourceError(f"task {task.name!r}: {e}".replace("<name>", task.name)) from None
     else:
         data = task.load_local(task, Path(src.path), langs)
     return {key: recs for key, recs in data.items() if key[0] in langs or key[0] == TRAIN_LANG}

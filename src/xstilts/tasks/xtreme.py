@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets as hf_datasets
+from datasets.exceptions import DatasetNotFoundError
 
 from xstilts.tasks import readers as rd
 from xstilts.tasks.core import HubSource, Records, SplitData, Task, TaskType, register
@@ -164,30 +165,86 @@ UNPINNED_HUB_REPOS = frozenset({"universal-dependencies/universal_dependencies"}
 _UNPINNED_WARNED: set[str] = set()
 
 
+class HubSourceError(RuntimeError):
+    """A hub source that cannot be read as pinned (unknown repo or revision, a loading script
+    without a Parquet export); raised before any row is read, naming the repo and the fix."""
+
+
+_SCRIPT_REPOS: dict[tuple[str, str | None], bool] = {}
+
+
+def is_loading_script(src: HubSource) -> bool:
+    """Whether `src` at its revision is a loading script (``<name>.py`` at the repo's top, the
+    file ``datasets`` looks for), asked of the hub once per (repo, revision) in a process;
+    offline (HF_HUB_OFFLINE): whether that script is in the local hub cache.
+
+    Asked up front because ``datasets`` >= 4 refuses a script only on a repo it has never
+    cached: once the Parquet export of the same repo is in the cache, ``load_dataset`` at the
+    script revision falls back to that cache and fails later with "Couldn't find cache"."""
+    key = (src.path, src.revision)
+    if key not in _SCRIPT_REPOS:
+        from huggingface_hub import HfApi, constants, try_to_load_from_cache
+        from huggingface_hub.errors import (GatedRepoError, RepositoryNotFoundError,
+                                            RevisionNotFoundError)
+
+        script = f"{src.path.split('/')[-1]}.py"
+        if constants.HF_HUB_OFFLINE:
+            cached = try_to_load_from_cache(src.path, script, revision=src.revision,
+                                            repo_type="dataset")
+            return isinstance(cached, str)
+        try:
+            info = HfApi().dataset_info(src.path, revision=src.revision)
+        except RevisionNotFoundError:
+            raise HubSourceError(
+                f"hub dataset {src.path} has no revision {src.revision!r} (the pin in the task "
+                f"registry or tasks.<name>.revision in params.yaml): set tasks.<name>.revision "
+                f"to a commit of the repo, or run `xstilts pin --update` on a hub-connected "
+                f"machine") from None
+        except GatedRepoError:
+            raise HubSourceError(
+                f"hub dataset {src.path} is gated: accept its terms on "
+                f"https://huggingface.co/datasets/{src.path} and log in (`hf auth login`)"
+            ) from None
+        except RepositoryNotFoundError:
+            raise HubSourceError(
+                f"hub dataset {src.path} does not exist or is not accessible (private: log in "
+                f"with `hf auth login`; renamed: use the new id, or tasks.<name>.source: local)"
+            ) from None
+        _SCRIPT_REPOS[key] = script in {s.rfilename for s in info.siblings or ()}
+    return _SCRIPT_REPOS[key]
+
+
 def hub_load(src: HubSource, split: str, config: str | None = None) -> Any:
     """``datasets.load_dataset(path, config, revision=..., split=...)``; a repo that is still a
-    loading script is read from its Parquet export instead (config -> data_dir), at
-    ``src.parquet_revision`` when set, else the export branch's latest commit (PARQUET_EXPORT).
-    An unpinned source (``revision=None``) is logged once per repo as a warning ("unpinned")."""
+    loading script (`is_loading_script`) is read from its Parquet export instead (config ->
+    data_dir), at ``src.parquet_revision`` when set, else the export branch's latest commit
+    (PARQUET_EXPORT). An unpinned source (``revision=None``) is logged once per repo as a
+    warning ("unpinned"). An unknown repo or revision, or a script without a Parquet export,
+    raises HubSourceError naming the repo and what to do."""
     config = config if config is not None else src.config
     if src.revision is None and src.path not in _UNPINNED_WARNED:
         _UNPINNED_WARNED.add(src.path)
         log.warning("hub dataset %s is unpinned (revision=None: the latest commit is read); pin "
                     "it with tasks.<name>.revision in params.yaml for a reproducible run",
                     src.path)
-    try:
+    if not is_loading_script(src):
         return hf_datasets.load_dataset(src.path, config, revision=src.revision, split=split)
-    except RuntimeError as e:
-        if "scripts are no longer supported" not in str(e):
-            raise
+    export = src.parquet_revision or PARQUET_EXPORT
     if src.parquet_revision is None:
         log.warning("%s is a loading script; reading its Parquet export (%s, unpinned)",
                     src.path, PARQUET_EXPORT)
     else:
         log.info("%s is a loading script; reading its Parquet export (%s @ %s)", src.path,
                  PARQUET_EXPORT, src.parquet_revision)
-    return hf_datasets.load_dataset(src.path, data_dir=config or "default",
-                                    revision=src.parquet_revision or PARQUET_EXPORT, split=split)
+    try:
+        return hf_datasets.load_dataset(src.path, data_dir=config or "default", revision=export,
+                                        split=split)
+    except DatasetNotFoundError as e:
+        raise HubSourceError(
+            f"hub dataset {src.path}@{src.revision} is a loading script, which datasets >= 4 "
+            f"cannot run, and its Parquet export ({export}) cannot be read ({e}): download the "
+            f"official release and use tasks.<name>.source: local with its path "
+            f"(docs/tasks.md lists the layout each task reads)") from None
 
 
 def _class_names(ds: Any, column: str) -> list[str] | None:
