@@ -184,8 +184,11 @@ def is_loading_script(src: HubSource) -> bool:
     key = (src.path, src.revision)
     if key not in _SCRIPT_REPOS:
         from huggingface_hub import HfApi, constants, try_to_load_from_cache
-        from huggingface_hub.errors import (GatedRepoError, RepositoryNotFoundError,
-                                            RevisionNotFoundError)
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
 
         script = f"{src.path.split('/')[-1]}.py"
         if constants.HF_HUB_OFFLINE:
