@@ -57,7 +57,7 @@ def published(repo: str, config: str, revision: str | None, parquet_revision: st
     else:
         builder = datasets.load_dataset_builder(repo, None if config == "default" else config,
                                                 revision=revision)
-    splits = sorted(builder.config.data_files or {})
+    splits = sorted(str(s) for s in builder.config.data_files or {})
     features = builder.info.features
     if features is None and splits:  # no dataset_info in the card: the Parquet schema
         kwargs = ({"data_dir": builder.config.data_dir,
