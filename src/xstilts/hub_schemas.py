@@ -300,9 +300,13 @@ _add(HubSchema(
     "columns here are the official Mewsli-X JSONL records (google-research/google-research "
     "dense_representations_for_entity_retrieval/mel/mewsli_x/schema.py ContextualMentions / "
     "Entity, testdata/example_mentions.jsonl) as datasets' json builder would type them -- what "
-    "the loader expects. Counter-evidence: izhx's own evaluation script reads these configs "
-    "with text columns 'mention'/'entity', corpus column 'description' and id column "
-    "'entity_id', i.e. possibly flat, preprocessed rows.",
+    "the loader expects. Counter-evidence: a public evaluation script for this repo "
+    "(engine/run_retrieval.py --dataset_name izhx/mewsli-x --dataset_config_name "
+    "candidate_entities --test_config_names ar,...,uk --text_column_names mention,entity "
+    "--corpus_text_column_name description --positive_id_column_name entity_id) reads flat, "
+    "preprocessed rows; if so, the hub loader refuses them with a clear error "
+    "(tests/hub: test_a_flat_mewslix_copy_is_refused_clearly) and `xstilts hub-schemas` "
+    "shows the real columns: confirm on a hub-connected machine.",
     configs={**{lang: HubConfig(("test",), _MEWSLIX_MENTIONS)
                 for lang in ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")},
              "candidate_entities": HubConfig(("test",), _MEWSLIX_ENTITIES)},

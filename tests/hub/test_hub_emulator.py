@@ -30,7 +30,7 @@ CLI = "import sys; from xstilts.cli import main; sys.exit(main())"
 def hub_env(url: str, home: Path) -> dict:
     env = {**os.environ, "HF_ENDPOINT": url, "HF_HOME": str(home), "HF_HUB_OFFLINE": "0",
            "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key in ("HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_CACHE"):
         env.pop(key, None)
     return env
@@ -275,3 +275,23 @@ def test_hub_schemas_fail_on_a_changed_schema(tmp_path):
                       "Rowan/hellaswag")
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "the hub differs" in proc.stderr and "'renamed'" in proc.stderr
+
+
+def test_a_flat_mewslix_copy_is_refused_clearly(tmp_path):
+    """izhx/mewsli-x may publish flat rows (its author's evaluation script reads columns
+    `mention` / `entity_id`): a language config without the official records' columns stops
+    the load with the columns it found and the local-files way out."""
+    from datasets import Features, Value
+
+    def flatten(config, split, features, rows):
+        if config == "candidate_entities":
+            return features, rows
+        return Features({"mention": Value("string"), "entity_id": Value("string")}), [
+            {"mention": m["mention_span"]["text"], "entity_id": m["entity_id"]}
+            for r in rows for m in r["mentions"]]
+
+    with HubEmulator(all_dataset_repos({"izhx/mewsli-x": flatten})) as emulator:
+        result = load_all(emulator.url, tmp_path, "mewslix")["mewslix"]
+    assert result.get("error", "").startswith("HubSourceError: izhx/mewsli-x@"), result
+    assert "['mention', 'entity_id']" in result["error"]
+    assert "tasks.mewslix.source: local" in result["error"]

@@ -45,6 +45,7 @@ from xstilts.tasks.xtreme import (
     TATOEBA_HUB,
     TATOEBA_ISO3,
     TATOEBA_XTREME_R_ISO3,
+    HubSourceError,
     _collect,
     _find,
     _Missing,
@@ -349,6 +350,12 @@ def _mewslix_hub(task: Task, languages: Sequence[str]) -> SplitData:
             return _unique_candidates((mewslix_candidate(row, where, i + 1), (where, i + 1))
                                       for i, row in enumerate(ds))
         ds = hub_load(task.hub, split, config=lang)
+        missing = sorted({"context", "mentions"} - set(ds.column_names))
+        if missing:  # e.g. a flat, preprocessed copy (columns mention / entity_id)
+            raise HubSourceError(
+                f"{where} config {lang!r} has columns {ds.column_names}, not the official "
+                f"Mewsli-X records this loader reads (no {missing}): use tasks.mewslix.source: "
+                f"local with the output of the official get-mewsli-x.sh")
         out = [rec for i, row in enumerate(ds) for rec in mewslix_queries(row, where, i + 1)]
         other = sorted({r["lang"] for r in out} - {lang})
         if other:
