@@ -350,10 +350,11 @@ def _mewslix_hub(task: Task, languages: Sequence[str]) -> SplitData:
             return _unique_candidates((mewslix_candidate(row, where, i + 1), (where, i + 1))
                                       for i, row in enumerate(ds))
         ds = hub_load(task.hub, split, config=lang)
-        missing = sorted({"context", "mentions"} - set(ds.column_names))
+        columns = list(ds.column_names if hasattr(ds, "column_names") else ds[0] if ds else [])
+        missing = sorted({"context", "mentions"} - set(columns))
         if missing:  # e.g. a flat, preprocessed copy (columns mention / entity_id)
             raise HubSourceError(
-                f"{where} config {lang!r} has columns {ds.column_names}, not the official "
+                f"{where} config {lang!r} has columns {columns}, not the official "
                 f"Mewsli-X records this loader reads (no {missing}): use tasks.mewslix.source: "
                 f"local with the output of the official get-mewsli-x.sh")
         out = [rec for i, row in enumerate(ds) for rec in mewslix_queries(row, where, i + 1)]
