@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from xstilts.phases import prepare_base_model
+from xstilts.prepare_model import prepare_base_model
 from xstilts.stage import stage_setup
 
 if __name__ == "__main__":

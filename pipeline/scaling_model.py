@@ -1,11 +1,11 @@
 """Stage scaling_model@<model>: a scaling-study base model as a transformers folder (its
 vocabulary trimmed like models/base) and its parameter counts (study 3,
-xstilts.studies.scaling)."""
+xstilts.prepare_model)."""
 
 import argparse
 
+from xstilts.prepare_model import prepare_scaling_model
 from xstilts.stage import choice, stage_setup
-from xstilts.studies.scaling import run_scaling_model
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
@@ -13,4 +13,4 @@ if __name__ == "__main__":
     args = ap.parse_args()
     p = stage_setup(f"scaling_model@{args.model}")
     choice(args.model, p.studies.scaling.models, "scaling model")
-    run_scaling_model(p, args.model)
+    prepare_scaling_model(p, args.model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xstilts.aggregate import task_score, xtreme_table
+from xstilts.records import EvalRecord
 
 
 def test_task_score_accuracy_with_and_without_english():
@@ -25,15 +26,17 @@ def test_task_score_only_english():
 
 
 def test_xtreme_table_benchmark_is_mean_over_tasks_and_seeds():
+    def rec(target: str, seed: int, metric: str, languages: dict) -> EvalRecord:
+        return EvalRecord.of("none", target, seed, metric, languages)
+
     cells = {
-        ("none", "pawsx"): [{"metric": "acc", "languages": {"en": {"acc": 90.0},
-                                                           "de": {"acc": 70.0}}},
-                            {"metric": "acc", "languages": {"en": {"acc": 92.0},
-                                                           "de": {"acc": 74.0}}}],
-        ("none", "xquad"): [{"metric": "f1", "languages": {"en": {"f1": 80.0, "em": 60.0},
-                                                          "ru": {"f1": 50.0, "em": 30.0}}}] * 2,
-        ("none", "bucc"): [{"metric": "f1", "languages": {"de": {"f1": 40.0, "precision": 1.0,
-                                                                 "recall": 2.0}}}] * 2,
+        ("none", "pawsx"): [rec("pawsx", 0, "acc", {"en": {"acc": 90.0}, "de": {"acc": 70.0}}),
+                            rec("pawsx", 1, "acc", {"en": {"acc": 92.0}, "de": {"acc": 74.0}})],
+        ("none", "xquad"): [rec("xquad", s, "f1", {"en": {"f1": 80.0, "em": 60.0},
+                                                   "ru": {"f1": 50.0, "em": 30.0}})
+                            for s in (0, 1)],
+        ("none", "bucc"): [rec("bucc", s, "f1", {"de": {"f1": 40.0, "precision": 1.0,
+                                                        "recall": 2.0}}) for s in (0, 1)],
     }
     t = xtreme_table(cells, ["none"], ["pawsx", "xquad", "bucc"])["none"]
     assert t["pawsx"] == {"with_en": pytest.approx(81.5), "without_en": pytest.approx(72.0)}

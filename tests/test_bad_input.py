@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_phases import small_params
+from tests.test_cell import small_params
 from xstilts.params import ParamsError, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,9 +174,9 @@ def test_bad_params_stop_every_stage_naming_key_and_line(project, case):
     msg = err.getvalue()
     assert f"params.yaml:{line}: {key}" in msg and reason in msg, msg
     # every stage refuses before any work
-    for script, argv in [("intermediate.py", ["none", "0"]),
-                         ("target.py", ["none", "xcat_pair", "0"]),
-                         ("evaluate.py", ["none", "xcat_pair", "0"]),
+    for script, argv in [("cell.py", ["intermediate", "none", "0"]),
+                         ("cell.py", ["target", "none", "xcat_pair", "0"]),
+                         ("cell.py", ["evaluate", "none", "xcat_pair", "0"]),
                          ("prepare_data.py", ["xcat_pair"])]:
         code, stderr = run_script(script, *argv)
         assert code == 2 and f"params.yaml:{line}: {key}" in stderr, (script, stderr)
@@ -221,7 +221,7 @@ def test_malformed_yaml_names_the_line(project, edit, line_needle, reason):
         assert main(["check"]) == 2
     assert f"params.yaml:{line_of(text, line_needle)}: " in err.getvalue()
     assert reason in err.getvalue()
-    assert run_script("intermediate.py", "none", "0")[0] == 2
+    assert run_script("cell.py", "intermediate", "none", "0")[0] == 2
     assert outputs_now(tmp) == before
 
 
@@ -230,7 +230,7 @@ def test_malformed_yaml_names_the_line(project, edit, line_needle, reason):
 def test_empty_or_list_params(project, text, reason):
     tmp, raw, before = project
     (tmp / "params.yaml").write_text(text)
-    code, stderr = run_script("intermediate.py", "none", "0")
+    code, stderr = run_script("cell.py", "intermediate", "none", "0")
     assert code == 2 and reason in stderr
     assert outputs_now(tmp) == before
 
@@ -242,7 +242,7 @@ def test_missing_params_file(project, capsys):
     assert main(["check", "--params", "nosuch.yaml"]) == 2
     assert "nosuch.yaml: file not found" in capsys.readouterr().err
     (tmp / "params.yaml").unlink()
-    code, stderr = run_script("target.py", "none", "xcat_pair", "0")
+    code, stderr = run_script("cell.py", "target", "none", "xcat_pair", "0")
     assert code == 2 and "params.yaml: file not found" in stderr
     assert outputs_now(tmp) == before
 
@@ -253,17 +253,23 @@ def test_missing_params_file(project, capsys):
 # (script, argv, the argument named, the configured choices listed)
 CLI_CASES = [
     ("prepare_data.py", ["nosuchtask"], "task 'nosuchtask'", "xcat_pair"),
-    ("intermediate.py", ["mnli", "0"], "intermediate task 'mnli'", "cldr_region"),
-    ("intermediate.py", ["none", "7"], "seed '7'", "[0]"),
-    ("intermediate.py", ["none", "zero"], "seed 'zero'", "[0]"),
-    ("target.py", ["nosuch", "xcat_pair", "0"], "intermediate task 'nosuch'", "cldr_region"),
-    ("target.py", ["none", "xnli", "0"], "target task 'xnli'", "xcat_tag"),
-    ("target.py", ["none", "xcat_pair", "3"], "seed '3'", "[0]"),
-    ("evaluate.py", ["none", "xname_retrieval", "0"], "target task 'xname_retrieval'",
+    ("cell.py", ["intermediate", "mnli", "0"], "intermediate task 'mnli'", "cldr_region"),
+    ("cell.py", ["intermediate", "none", "7"], "seed '7'", "[0]"),
+    ("cell.py", ["intermediate", "none", "zero"], "seed 'zero'", "[0]"),
+    ("cell.py", ["target", "nosuch", "xcat_pair", "0"], "intermediate task 'nosuch'",
+     "cldr_region"),
+    ("cell.py", ["target", "none", "xnli", "0"], "target task 'xnli'", "xcat_tag"),
+    ("cell.py", ["target", "none", "xcat_pair", "3"], "seed '3'", "[0]"),
+    ("cell.py", ["evaluate", "none", "xname_retrieval", "0"], "target task 'xname_retrieval'",
      "xcat_pair"),
-    ("evaluate.py", ["none", "xcat_pair", "-1"], "seed '-1'", "[0]"),
-    ("retrieve.py", ["none", "xcat_pair", "0"], "retrieval task 'xcat_pair'", "xname_retrieval"),
-    ("retrieve.py", ["bogus", "xname_retrieval", "0"], "intermediate task 'bogus'", "none"),
+    ("cell.py", ["evaluate", "none", "xcat_pair", "-1"], "seed '-1'", "[0]"),
+    ("cell.py", ["retrieve", "none", "xcat_pair", "0"], "retrieval task 'xcat_pair'",
+     "xname_retrieval"),
+    ("cell.py", ["retrieve", "bogus", "xname_retrieval", "0"], "intermediate task 'bogus'",
+     "none"),
+    ("cell.py", ["volume_target", "cldr_region", "0.5", "xcat_pair", "0"],
+     "volume intermediate task 'cldr_region'", "[]"),
+    ("cell.py", ["scaling_intermediate", "big", "none", "0"], "scaling model 'big'", "[]"),
     ("export.py", ["none", "9"], "seed '9'", "[0]"),
     ("export.py", ["cldr_regio", "0"], "intermediate task 'cldr_regio'", "cldr_region"),
 ]
@@ -279,8 +285,9 @@ def test_unknown_stage_arguments(project, script, argv, named, listed):
     assert outputs_now(tmp) == before
 
 
-@pytest.mark.parametrize("script, argv", [("target.py", ["none"]),
-                                          ("intermediate.py", ["none", "0", "extra"])])
+@pytest.mark.parametrize("script, argv", [("cell.py", ["target", "none"]),
+                                          ("cell.py", ["nosuch_stage", "none", "0"]),
+                                          ("cell.py", ["intermediate", "none", "0", "extra"])])
 def test_wrong_argument_count(project, script, argv):
     tmp, raw, before = project
     code, stderr = run_script(script, *argv)
@@ -290,7 +297,8 @@ def test_wrong_argument_count(project, script, argv):
 
 def test_stage_script_exit_code_in_a_real_process(project):
     tmp, raw, before = project
-    r = subprocess.run([sys.executable, str(PIPELINE / "target.py"), "none", "nosuch", "0"],
+    r = subprocess.run([sys.executable, str(PIPELINE / "cell.py"), "target", "none", "nosuch",
+                        "0"],
                        cwd=tmp, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert "error: target task 'nosuch' is not configured in params.yaml" in r.stderr
@@ -472,29 +480,29 @@ def test_bad_checkpoint_leaves_evaluation_outputs(project, tiny_encoder_dir, xlm
     """`evaluate` with a truncated checkpoint fails before touching its metrics/predictions."""
     from transformers import AutoModel
 
-    from xstilts import phases
+    from xstilts import families, paths
     from xstilts.modeling import CheckpointError, TaskModel
     from xstilts.tasks import get_task
 
     tmp, raw, _ = project
     p = parse_params((tmp / "params.yaml").read_text())
-    ckpt = phases.target_dir("none", "xcat_pair", 0)
+    ckpt = paths.target_dir("none", "xcat_pair", 0)
     shutil.rmtree(ckpt)
     enc = AutoModel.from_pretrained(str(tiny_encoder_dir), add_pooling_layer=False)
     TaskModel(enc, get_task("xcat_pair"), "mean", 0.1).save(ckpt, xlmr_tokenizer)
     _truncate(ckpt / "encoder" / "model.safetensors", 0.5)
     before = outputs_now(tmp)
     with pytest.raises(CheckpointError, match="model.safetensors"):
-        phases.run_evaluate(p, "none", "xcat_pair", 0)
+        families.run_stage(p, "evaluate", "none", "xcat_pair", 0)
     assert outputs_now(tmp) == before
-    _truncate(phases.intermediate_dir("none", 0) / "encoder" / "config.json", 3)
+    _truncate(paths.intermediate_dir("none", 0) / "encoder" / "config.json", 3)
     before = outputs_now(tmp)
     with pytest.raises(FileNotFoundError):
-        phases.run_retrieval(p, "none", "xname_retrieval", 0)
+        families.run_stage(p, "retrieve", "none", "xname_retrieval", 0)
     assert outputs_now(tmp) == before
     # target training from that broken intermediate checkpoint keeps its previous outputs
     with pytest.raises(FileNotFoundError):
-        phases.run_target(p, "none", "xcat_pair", 0)
+        families.run_stage(p, "target", "none", "xcat_pair", 0)
     assert outputs_now(tmp) == before
 
 

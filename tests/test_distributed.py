@@ -18,7 +18,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts import data, distributed, phases
+from xstilts import data, distributed, paths, prepare_model
 from xstilts import stage as cli
 from xstilts.params import ParamsError, RuntimeParams, parse_params
 
@@ -34,7 +34,7 @@ DRIVER = '''
 import os, signal, sys
 from xstilts import train
 from xstilts.stage import stage_setup
-from xstilts.phases import run_intermediate
+from xstilts.families import run_stage
 
 after = int(os.environ.get("KILL_AFTER_STEPS", "0"))
 if after and os.environ.get("RANK") == "0":  # SIGKILL rank 0 after optimiser step `after`
@@ -54,9 +54,10 @@ if after and os.environ.get("RANK") == "0":  # SIGKILL rank 0 after optimiser st
         return bar
 
     train.progress = progress
-p = stage_setup("intermediate@ddp-test", os.environ["XSTILTS_TEST_PARAMS"])
-for itask in sys.argv[1:]:
-    run_intermediate(p, itask, 0)
+kind = os.environ.get("STAGE_KIND", "intermediate")  # a training stage of any family
+p = stage_setup(f"{kind}@ddp-test", os.environ["XSTILTS_TEST_PARAMS"])
+for args in sys.argv[1:]:  # e.g. cldr_region, or cldr_region:0.5 for volume_intermediate
+    run_stage(p, kind, *args.split(":"), 0)
 '''
 ITASKS = ["cldr_region", "mix"]  # a single task and a 2-member mixture (a head per member)
 
@@ -86,6 +87,9 @@ def workdir(tmp_path_factory, xlmr_tokenizer):
                            "mixtures": {"mix": {"tasks": ["cldr_region", "xcat_pair"],
                                                 "cap": 16}}}
     raw["runtime"] |= {"device": "cpu", "checkpoint_every": 3}
+    raw["studies"]["run"] = ["volume"]  # a study family trains on 2 processes too
+    raw["studies"]["volume"] = {"itasks": ["cldr_region"], "targets": ["xcat_pair"],
+                                "fractions": [0.5]}
     raw["evaluate"]["retrieval_tasks"] = []
     for n, name in ((1, "params1.yaml"), (2, "params2.yaml")):
         raw["runtime"]["num_processes"] = n
@@ -95,8 +99,8 @@ def workdir(tmp_path_factory, xlmr_tokenizer):
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
     yield tmp
     mp.undo()
 
@@ -133,7 +137,7 @@ def test_two_gloo_processes_match_one_process(workdir):
     runs_one = _mlflow_runs(tmp)
     ref = {}
     for itask in ITASKS:
-        out = tmp / phases.intermediate_dir(itask, 0)
+        out = tmp / paths.intermediate_dir(itask, 0)
         ref[itask] = tmp / f"ref-{itask}"
         shutil.copytree(out, ref[itask])
         shutil.rmtree(out)
@@ -149,7 +153,7 @@ def test_two_gloo_processes_match_one_process(workdir):
     assert sorted(runs_two) == sorted(runs_one * 2), (runs_one, runs_two)
     report = {}
     for itask in ITASKS:
-        out = tmp / phases.intermediate_dir(itask, 0)
+        out = tmp / paths.intermediate_dir(itask, 0)
         files = sorted(str(f.relative_to(out)) for f in out.rglob("*"))
         assert files == sorted(str(f.relative_to(ref[itask])) for f in ref[itask].rglob("*"))
         a = json.loads((ref[itask] / "train.json").read_text())
@@ -174,16 +178,45 @@ def test_two_gloo_processes_match_one_process(workdir):
         assert diffs["weight"] <= WEIGHT_ATOL, (itask, diffs)
         assert diffs["weight"] > 0 or diffs["loss"] > 0  # really another computation
     print("1 vs 2 processes, max differences:", json.dumps(report))
-    shutil.copytree(tmp / phases.intermediate_dir("cldr_region", 0), tmp / "ddp-cldr_region")
+    shutil.copytree(tmp / paths.intermediate_dir("cldr_region", 0), tmp / "ddp-cldr_region")
     # the resume states were written by rank 0 and removed at the end of the stage
     assert not (tmp / ".xstilts" / "resume" / "intermediate" / "cldr_region").exists()
+
+
+def test_study_family_trains_on_two_processes_like_one(workdir):
+    """volume_intermediate (a study family) is relaunched on 2 processes, runs the same cell
+    code on both ranks, and matches its 1-process result within summation-order noise."""
+    tmp = workdir
+    env = {"STAGE_KIND": "volume_intermediate"}
+    out = tmp / "models/volume/intermediate/cldr_region/frac0.5/seed0"
+    one = _run(tmp, "params1.yaml", ["cldr_region:0.5"], **env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    ref = tmp / "ref-volume"
+    shutil.copytree(out, ref)
+    two = _run(tmp, "params2.yaml", ["cldr_region:0.5"], **env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "--nproc_per_node 2 driver.py" in two.stderr
+    assert "[volume_intermediate@ddp-test rank 0]" in two.stderr
+    a = json.loads((ref / "train.json").read_text())
+    b = json.loads((out / "train.json").read_text())
+    assert a["train_examples"] == b["train_examples"] == 18  # the nested half of 36 rows
+    assert a["best_step"] == b["best_step"] and len(a["history"]) == len(b["history"]) > 2
+    for pa, pb in zip(a["history"], b["history"], strict=True):
+        for k in pa:
+            if k.startswith("loss"):
+                assert abs(pa[k] - pb[k]) <= LOSS_RTOL * abs(pa[k]), (k, pa, pb)
+    weight = 0.0
+    for f in sorted(ref.rglob("*.safetensors")):
+        wa, wb = load_file(f), load_file(out / f.relative_to(ref))
+        weight = max(weight, *((wa[k] - wb[k]).abs().max().item() for k in wa))
+    assert 0 < weight <= WEIGHT_ATOL
 
 
 def test_killed_ddp_run_resumes_exactly(workdir):
     """Rank 0 SIGKILLed mid-run (the launcher stops rank 1); the rerun resumes from rank 0's
     state (sent to every rank) and ends with the uninterrupted 2-process result, bit for bit."""
     tmp = workdir
-    out, ref = tmp / phases.intermediate_dir("cldr_region", 0), tmp / "ddp-cldr_region"
+    out, ref = tmp / paths.intermediate_dir("cldr_region", 0), tmp / "ddp-cldr_region"
     if not ref.exists():  # test_two_gloo_processes_match_one_process did not run first
         done = _run(tmp, "params2.yaml", ["cldr_region"])
         assert done.returncode == 0, done.stderr[-3000:]
@@ -219,10 +252,10 @@ def test_runtime_params_validation():
 
 def test_launch_commands():
     py = sys.executable
-    cmd = distributed.launch_command(RuntimeParams(num_processes=4), ["pipeline/target.py",
-                                                                      "none", "xcat_pair", "0"])
+    cmd = distributed.launch_command(RuntimeParams(num_processes=4), [
+        "pipeline/cell.py", "target", "none", "xcat_pair", "0"])
     assert cmd == [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4",
-                   "pipeline/target.py", "none", "xcat_pair", "0"]
+                   "pipeline/cell.py", "target", "none", "xcat_pair", "0"]
     rt = RuntimeParams(accelerate_config="~/acc.yaml", device="cuda")
     assert distributed.launch_command(rt, ["s.py", "a"]) == [
         py, "-m", "accelerate.commands.launch", "--config_file",
@@ -247,11 +280,12 @@ def test_stage_setup_relaunches_training_stages_only(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(os, "execv", lambda exe, cmd: calls.append(cmd))
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(sys, "argv", ["pipeline/intermediate.py", "cldr_region", "0"])
+    monkeypatch.setattr(sys, "argv", ["pipeline/cell.py", "intermediate", "cldr_region", "0"])
     params = _params_file(tmp_path, num_processes=2)
     cli.stage_setup("intermediate@cldr_region-0", params)
     assert calls == [[sys.executable, "-m", "torch.distributed.run", "--standalone",
-                      "--nproc_per_node", "2", "pipeline/intermediate.py", "cldr_region", "0"]]
+                      "--nproc_per_node", "2", "pipeline/cell.py", "intermediate", "cldr_region",
+                      "0"]]
     cli.stage_setup("evaluate@none-xcat_pair-0", params)  # not a training stage: one process
     assert len(calls) == 1
     cli.stage_setup("intermediate@cldr_region-0", _params_file(tmp_path))  # num_processes 1

@@ -14,8 +14,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from tests.test_phases import studies_only
-from xstilts import data, phases
+from tests.test_cell import studies_only
+from xstilts import cell, data, families, paths, prepare_model
 from xstilts.features import length_grouped_batches
 from xstilts.modeling import MultiTaskModel, load_encoder, load_task_model
 from xstilts.params import ParamsError, parse_params
@@ -56,8 +56,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
     yield tmp, p
     mp.undo()
 
@@ -145,9 +145,9 @@ def test_one_head_per_task_or_one_shared_head(tiny_encoder_dir):
 def test_mixture_training_selects_on_mean_dev_and_saves_heads(workdir, monkeypatch, itask):
     tmp, p = workdir
     monkeypatch.chdir(tmp)
-    res = phases.run_intermediate(p, itask, 0)
+    res = families.run_stage(p, "intermediate", itask, 0)
     mix = p.mixture(itask)
-    ckpt = phases.intermediate_dir(itask, 0)
+    ckpt = paths.intermediate_dir(itask, 0)
     hist = res["history"]
     assert len(hist) == 4  # 2 epochs x 2 evaluations
     for point in hist:  # each member's dev score is logged; the selection metric is their mean
@@ -168,11 +168,11 @@ def test_mixture_training_selects_on_mean_dev_and_saves_heads(workdir, monkeypat
     for name in mix.tasks:
         task = get_task(name)
         model, tok = load_task_model(ckpt, task)
-        dev = data.load_split(phases.DATA, name, "en", "dev", "select")
+        dev = data.load_split(paths.DATA, name, "en", "dev", "select")
         score = score_split(model, task, dev, tok, "en", hp.max_length, hp.stride, 64,
                             torch.device("cpu"), False)
         assert score["acc"] == pytest.approx(res["best_dev_per_task"][name])
-    dev = json.loads(phases.dev_file("intermediate", itask, 0).read_text())
+    dev = json.loads(paths.dev_file("intermediate", itask, 0).read_text())
     assert dev["metric"] == "avg" and "history" not in dev
     from mlflow.tracking import MlflowClient
 
@@ -197,20 +197,20 @@ def test_mixture_sampling_counts_in_training(workdir):
 def test_target_starts_from_mixture_encoder_with_fresh_head(workdir, monkeypatch):
     tmp, p = workdir
     monkeypatch.chdir(tmp)
-    if not phases.intermediate_dir("mix", 0).is_dir():
-        phases.run_intermediate(p, "mix", 0)
+    if not paths.intermediate_dir("mix", 0).is_dir():
+        families.run_stage(p, "intermediate", "mix", 0)
     seen = {}
-    real = phases.train_task
+    real = cell.train_task
 
     def spy(model, *a, **k):
         seen["encoder"] = {k: v.clone() for k, v in model.encoder.state_dict().items()}
         seen["head"] = {k: v.clone() for k, v in model.head.state_dict().items()}
         return real(model, *a, **k)
 
-    monkeypatch.setattr(phases, "train_task", spy)
-    res = phases.run_target(p, "mix", "xcat_pair", 0)
+    monkeypatch.setattr(cell, "train_task", spy)
+    res = families.run_stage(p, "target", "mix", "xcat_pair", 0)
     assert math.isfinite(res["best_dev"])
-    ckpt = phases.intermediate_dir("mix", 0)
+    ckpt = paths.intermediate_dir("mix", 0)
     inter = load_file(str(next((ckpt / "encoder").glob("*.safetensors"))))
     for name, value in seen["encoder"].items():
         key = next(k for k in inter if k.endswith(name))
@@ -218,8 +218,8 @@ def test_target_starts_from_mixture_encoder_with_fresh_head(workdir, monkeypatch
     # the target head is fresh: not the mixture's xcat_pair head
     member = load_file(str(ckpt / "heads" / "xcat_pair.safetensors"))
     assert any(not torch.equal(member[k], seen["head"][k]) for k in member)
-    phases.run_evaluate(p, "mix", "xcat_pair", 0)
-    phases.run_retrieval(p, "mix", "xname_retrieval", 0)
+    families.run_stage(p, "evaluate", "mix", "xcat_pair", 0)
+    families.run_stage(p, "retrieve", "mix", "xname_retrieval", 0)
 
 
 # --------------------------------------------------------------------------- validation

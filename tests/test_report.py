@@ -10,6 +10,7 @@ import yaml
 
 from xstilts.params import parse_params
 from xstilts.predictions import prediction_file, write_predictions
+from xstilts.records import EvalRecord
 from xstilts.report import MARK, log_significance, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,11 +45,8 @@ def _fabricate(p, root: Path, pred_root: Path, scores) -> None:
             metric = "f1" if target in ("xcat_qa", "xcat_tag") else "acc"
             for seed in p.seeds:
                 langs = {lang: {metric: scores(k, lang, seed)} for lang in ("en", "de", "zh")}
-                f = root / itask / target / f"seed{seed}.json"
-                f.parent.mkdir(parents=True, exist_ok=True)
-                avg = (langs["de"][metric] + langs["zh"][metric]) / 2
-                f.write_text(json.dumps({"metric": metric, "languages": langs,
-                                         "avg_non_en": avg}))
+                EvalRecord.of(itask, target, seed, metric, langs).write(
+                    root / itask / target / f"seed{seed}.json")
                 for lang, s in langs.items():
                     write_predictions(prediction_file(itask, target, seed, lang, pred_root),
                                       _record(target, itask, seed, lang, round(s[metric] / 10)))

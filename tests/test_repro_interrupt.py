@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_phases import studies_only
+from tests.test_cell import studies_only
 from tests.test_pipeline_e2e import DVC, repo, run  # noqa: F401  (repo: the fixture)
 
 RESUME = Path(".xstilts/resume")

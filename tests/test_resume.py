@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from xstilts import data, phases
+from xstilts import cell, data, families, paths, prepare_model
 from xstilts.params import parse_params
 from xstilts.resume import MANIFEST, STATE, Checkpointer
 
@@ -33,7 +33,7 @@ import os, signal, sys
 
 from xstilts import resume, train
 from xstilts.stage import stage_setup
-from xstilts.phases import run_intermediate, run_target
+from xstilts.families import run_stage
 
 
 def die():
@@ -69,12 +69,9 @@ if nth:  # SIGKILL in the middle of a checkpoint write (before fsync call number
         real_fsync(path)
 
     resume._fsync = fsync
-phase, *names = sys.argv[1:]
-p = stage_setup(f"{phase}@test")
-if phase == "intermediate":
-    run_intermediate(p, names[0], 0)
-else:
-    run_target(p, names[0], names[1], 0)
+kind, *args = sys.argv[1:]  # a stage of any family, e.g. volume_target cldr_region 0.5 xcat_pair 0
+p = stage_setup(f"{kind}@{'-'.join(args)}")
+run_stage(p, kind, *args)
 '''
 
 
@@ -88,6 +85,23 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     hp = {"epochs": 3, "max_length": 32, "batch_size": 8, "evals_per_epoch": 2, "lr": 2e-3}
     raw["intermediate"]["hparams"] |= {"cldr_region": hp, "mix": {**hp, "epochs": 2}}
     raw["target"]["hparams"]["xcat_pair"] = hp
+    # one cell of each study family (resumed as the main grid's, test_study_families_...)
+    raw["tasks"]["cldr_qa"] = {"source": "embedded", "max_train": 16, "max_eval": 8,
+                               "languages": ["en", "de"]}
+    raw["tasks"]["xcat_qa"] = {"source": "embedded", "max_train": 8, "max_eval": 4}
+    raw["target"]["hparams"]["xcat_qa"] = {**hp, "epochs": 1, "max_length": 64}
+    raw["target"]["tasks"] = [*raw["target"]["tasks"], "xcat_qa"]
+    raw["studies"] |= {"run": ["volume", "multilingual", "scaling"],
+                       "volume": {"itasks": ["cldr_region"], "targets": ["xcat_pair"],
+                                  "fractions": [0.5]},
+                       "multilingual": {"variants": {
+                           "en_only": {"task": "cldr_qa", "languages": ["en"]},
+                           "multi": {"task": "cldr_qa", "languages": ["en", "de"]}},
+                           "targets": ["xcat_qa"], "hparams": {"cldr_qa": hp}},
+                       "scaling": {"models": ["enc"], "itasks": ["none", "cldr_region"],
+                                   "targets": ["xcat_pair"],
+                                   "specs": {"enc": {"source": "hub",
+                                                     "name": str(tiny_encoder_dir)}}}}
     text = yaml.safe_dump(raw, sort_keys=False)
     (tmp / "params.yaml").write_text(text)
     (tmp / "driver.py").write_text(DRIVER)
@@ -95,8 +109,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
     yield tmp, p
     mp.undo()
 
@@ -132,8 +146,8 @@ def _reference(tmp: Path, args: list[str], out: Path, cell: Path) -> dict:
 
 def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_result(workdir):
     tmp, p = workdir
-    args = ["intermediate", "cldr_region"]
-    out = tmp / phases.intermediate_dir("cldr_region", 0)
+    args = ["intermediate", "cldr_region", "0"]
+    out = tmp / paths.intermediate_dir("cldr_region", 0)
     cell = tmp / p.runtime.resume_dir / "intermediate" / "cldr_region" / "seed0"
     ref = _reference(tmp, args, out, cell)
     assert len(ref["history"]) == 8  # 15 steps (40 rows, batch 8, 3 epochs), dev every 2
@@ -188,22 +202,50 @@ def test_sigkill_anywhere_then_resume_gives_the_uninterrupted_result(workdir):
 
 def test_mixture_and_target_resume_exactly(workdir):
     tmp, p = workdir
-    for args, out, cell in [
-        (["intermediate", "mix"], phases.intermediate_dir("mix", 0), "intermediate/mix/seed0"),
-        (["target", "mix", "xcat_pair"], phases.target_dir("mix", "xcat_pair", 0),
+    for args, out, state in [
+        (["intermediate", "mix", "0"], paths.intermediate_dir("mix", 0), "intermediate/mix/seed0"),
+        (["target", "mix", "xcat_pair", "0"], paths.target_dir("mix", "xcat_pair", 0),
          "target/mix/xcat_pair/seed0"),
     ]:
-        out, cell = tmp / out, tmp / p.runtime.resume_dir / cell
-        ref = _reference(tmp, args, out, cell)
-        run = _run(tmp, args, KILL_AFTER_STEPS=5)
-        assert run.returncode == -signal.SIGKILL
-        run = _run(tmp, args, KILL_AT_FSYNC=2)
-        assert run.returncode == -signal.SIGKILL
-        run = _run(tmp, args)
-        assert run.returncode == 0, run.stderr[-3000:]
-        assert "resume: continuing from" in run.stderr
-        assert _outcome(out) == ref, args
-        assert not cell.exists()
+        _kill_twice_then_finish(tmp, p, args, out, state)
+
+
+STUDY_CELLS = [  # (stage arguments, output, resumable-state folder) of one cell per family
+    (["volume_intermediate", "cldr_region", "0.5", "0"],
+     "models/volume/intermediate/cldr_region/frac0.5/seed0",
+     "volume/intermediate/cldr_region/frac0.5/seed0"),
+    (["multilingual_intermediate", "multi", "0"], "models/multilingual/intermediate/multi/seed0",
+     "multilingual/intermediate/multi/seed0"),
+    (["scaling_target", "enc", "none", "xcat_pair", "0"],
+     "models/scaling/enc/target/none/xcat_pair/seed0", "scaling/enc/target/none/xcat_pair/seed0"),
+]
+
+
+@pytest.mark.parametrize("args,out,state", STUDY_CELLS, ids=[c[0][0] for c in STUDY_CELLS])
+def test_study_families_resume_exactly(workdir, args, out, state):
+    """Each study family runs the main grid's cell code: SIGKILLed after a step and during a
+    state write, it resumes to exactly the uninterrupted result."""
+    tmp, p = workdir
+    if args[0] == "scaling_target":  # its inputs: the scaling base model and `none` checkpoint
+        from xstilts.prepare_model import prepare_scaling_model
+
+        prepare_scaling_model(p, "enc")
+        families.run_stage(p, "scaling_intermediate", "enc", "none", 0)
+    _kill_twice_then_finish(tmp, p, args, Path(out), state)
+
+
+def _kill_twice_then_finish(tmp: Path, p, args: list[str], out: Path, state: str) -> None:
+    out, cell = tmp / out, tmp / p.runtime.resume_dir / state
+    ref = _reference(tmp, args, out, cell)
+    run = _run(tmp, args, KILL_AFTER_STEPS=5)
+    assert run.returncode == -signal.SIGKILL
+    run = _run(tmp, args, KILL_AT_FSYNC=2)
+    assert run.returncode == -signal.SIGKILL
+    run = _run(tmp, args)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resume: continuing from" in run.stderr
+    assert _outcome(out) == ref, args
+    assert not cell.exists()
 
 
 def test_same_seed_same_result(workdir, monkeypatch):
@@ -212,10 +254,10 @@ def test_same_seed_same_result(workdir, monkeypatch):
     monkeypatch.chdir(tmp)
     p = p.model_copy(update={"runtime": p.runtime.model_copy(update={"checkpoint_every": None})})
     for itask in ("cldr_region", "mix"):
-        out = phases.intermediate_dir(itask, 0)
-        phases.run_intermediate(p, itask, 0)
+        out = paths.intermediate_dir(itask, 0)
+        families.run_stage(p, "intermediate", itask, 0)
         first = _outcome(out)
-        phases.run_intermediate(p, itask, 0)
+        families.run_stage(p, "intermediate", itask, 0)
         assert _outcome(out) == first, itask
 
 
@@ -265,10 +307,10 @@ def test_config_key_changes_with_what_the_result_depends_on(workdir, monkeypatch
     hp = p.intermediate_hparams("cldr_region")
 
     def key(**kw) -> str:
-        args = {"p": p, "cell": "intermediate/cldr_region/seed0", "init": phases.BASE, "hp": hp,
+        args = {"p": p, "cell": "intermediate/cldr_region/seed0", "init": paths.BASE, "hp": hp,
                 "seed": 0, "name": "cldr_region", "mixture": None, "bf16": False,
                 "device": "cpu"} | kw
-        return phases._checkpointer(**args).key
+        return cell._checkpointer(**args).key
 
     base = key()
     assert key() == base
@@ -278,10 +320,10 @@ def test_config_key_changes_with_what_the_result_depends_on(workdir, monkeypatch
     assert key(mixture=p.mixture("mix"), name="mix") != base
     # the initial checkpoint's contents are part of the key
     copy = tmp / "base-copy"
-    shutil.copytree(phases.BASE, copy)
+    shutil.copytree(paths.BASE, copy)
     assert key(init=copy) == base  # same contents, same key
     w = next(copy.glob("*.safetensors"))
     blob = bytearray(w.read_bytes())
     blob[-1] ^= 0x01
     w.write_bytes(bytes(blob))
-    assert key(init=copy) != key(init=phases.BASE)
+    assert key(init=copy) != key(init=paths.BASE)

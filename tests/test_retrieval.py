@@ -328,10 +328,10 @@ def test_tasks_declare_retrieval_kind_and_metric():
 def stage(tmp_path_factory, tiny_encoder_dir):
     """bucc, lareqa and mewslix prepared from small official-format files, and the `none`
     intermediate checkpoint (the tiny random encoder), in a temporary working directory."""
-    from xstilts import data, phases
+    from xstilts import data, families, paths, prepare_model
     from xstilts.params import parse_params
 
-    from .test_phases import small_params
+    from .test_cell import small_params
 
     tmp = tmp_path_factory.mktemp("retrieve")
     write_bucc_files(tmp / "bucc", "zh")
@@ -351,9 +351,9 @@ def stage(tmp_path_factory, tiny_encoder_dir):
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp)
     for name in ("bucc", "lareqa", "mewslix"):
-        data.prepare_task(name, p.tasks[name], phases.DATA / name)
-    phases.prepare_base_model(p)
-    phases.run_intermediate(p, "none", 0)
+        data.prepare_task(name, p.tasks[name], paths.DATA / name)
+    prepare_model.prepare_base_model(p)
+    families.run_stage(p, "intermediate", "none", 0)
     yield tmp, p
     mp.undo()
 
@@ -363,13 +363,13 @@ def stage(tmp_path_factory, tiny_encoder_dir):
     ("mewslix", {"ja", "uk"}, "map_at_20"),
 ])
 def test_run_retrieval_dispatches_on_kind(stage, monkeypatch, target, langs, metric):
-    from xstilts import phases
+    from xstilts import families, paths
 
     tmp, p = stage
     monkeypatch.chdir(tmp)
-    res = phases.run_retrieval(p, "none", target, 0)
-    assert res["metric"] == metric and set(res["languages"]) == langs
-    saved = json.loads(phases.eval_file("none", target, 0).read_text())
+    res = families.run_stage(p, "retrieve", "none", target, 0)
+    assert res.metric == metric and set(res.languages) == langs
+    saved = json.loads(paths.eval_file("none", target, 0).read_text())
     for lang, scores in saved["languages"].items():
         assert 0.0 <= scores[metric] <= 100.0
         rec = read_predictions(prediction_file("none", target, 0, lang))
@@ -395,8 +395,8 @@ def test_retrieval_max_length_param_truncates_every_text(stage, monkeypatch, poo
     are the truncated token ids' hidden states of that layer, pooled that way."""
     import torch
 
-    from xstilts import features, phases
-    from xstilts.modeling import pool
+    from xstilts import families, features, paths
+    from xstilts.modeling import load_encoder, pool
 
     tmp, p = stage
     monkeypatch.chdir(tmp)
@@ -420,11 +420,11 @@ def test_retrieval_max_length_param_truncates_every_text(stage, monkeypatch, poo
 
     monkeypatch.setattr(evaluation, "retrieval_features", spy)
     monkeypatch.setattr(evaluation, "embed", keep)
-    phases.run_retrieval(p6, "none", "lareqa", 0)
+    families.run_stage(p6, "retrieve", "none", "lareqa", 0)
     assert seen and {m for m, _, _ in seen} == {6}
     assert max(n for _, _, lengths in seen for n in lengths) == 6
     encoder, texts, out = vectors[0]
-    tokenizer = phases.load_encoder(phases.intermediate_dir("none", 0), False)[1]
+    tokenizer = load_encoder(paths.intermediate_dir("none", 0), False)[1]
     full = tokenizer(texts)["input_ids"]
     assert any(len(ids) > 6 for ids in full)  # truncation did happen
     j = next(i for i, ids in enumerate(full) if len(ids) > 6)
@@ -440,15 +440,15 @@ def test_retrieval_max_length_param_truncates_every_text(stage, monkeypatch, poo
 
 
 def test_prepared_ranking_splits(stage):
-    from xstilts import phases
+    from xstilts import paths
     from xstilts.data import load_split
 
     tmp, _ = stage
-    cands = load_split(tmp / phases.DATA, "mewslix", "en", "candidates", "evaluate")
+    cands = load_split(tmp / paths.DATA, "mewslix", "en", "candidates", "evaluate")
     assert set(cands["role"]) == {"candidate"} and "Q1490" in cands["id"]
-    counts = json.loads((tmp / phases.DATA / "lareqa" / "task.json").read_text())
+    counts = json.loads((tmp / paths.DATA / "lareqa" / "task.json").read_text())
     assert counts["type"] == "retrieval"
-    assert Path(tmp / phases.DATA / "bucc" / "zh" / "dev").is_dir()
+    assert Path(tmp / paths.DATA / "bucc" / "zh" / "dev").is_dir()
 
 
 def test_predict_retrieval_scores_tatoeba_en_to_xx(monkeypatch):

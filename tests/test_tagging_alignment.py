@@ -12,7 +12,7 @@ import yaml
 from datasets import Dataset
 from mlflow.tracking import MlflowClient
 
-from xstilts import data, feature_cache, phases
+from xstilts import data, families, feature_cache, paths, prepare_model
 from xstilts.evaluation import decode_tags
 from xstilts.features import IGNORE, bare_marker_ids, featurize
 from xstilts.params import ParamsError, parse_params
@@ -20,7 +20,7 @@ from xstilts.tasks import SCHEMAS, get_task
 from xstilts.tasks.readers import read_conllu
 
 from .conftest import SHARED_REAL
-from .test_phases import small_params
+from .test_cell import small_params
 
 UD = SHARED_REAL / "ud"
 
@@ -168,12 +168,12 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
     p = parse_params(yaml.safe_dump(_raw(tmp_path, tiny_encoder_dir)))
     assert get_task("xcat_tag_fc").labels == get_task("xcat_tag").labels
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
-    phases.run_intermediate(p, "none", 0)
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
+    families.run_stage(p, "intermediate", "none", 0)
     for target, piece in (("xcat_tag", "first"), ("xcat_tag_fc", "first_content")):
-        phases.run_target(p, "none", target, 0)
-        head = json.loads((phases.target_dir("none", target, 0) / "head.json").read_text())
+        families.run_stage(p, "target", "none", target, 0)
+        head = json.loads((paths.target_dir("none", target, 0) / "head.json").read_text())
         assert (head["label_piece"], head["max_length"], head["doc_stride"]) == (piece, 48, 16)
     # evaluation reads the alignment from the checkpoint, not from params
     raw = _raw(tmp_path, tiny_encoder_dir)
@@ -191,11 +191,12 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
         return real(*a, **k)
 
     monkeypatch.setattr(ev, "featurize", spy)
-    results = {t: phases.run_evaluate(p, "none", t, 0) for t in ("xcat_tag", "xcat_tag_fc")}
-    n_langs = len(results["xcat_tag"]["languages"])
+    results = {t: families.run_stage(p, "evaluate", "none", t, 0)
+               for t in ("xcat_tag", "xcat_tag_fc")}
+    n_langs = len(results["xcat_tag"].languages)
     assert seen == ["first"] * n_langs + ["first_content"] * n_langs
     for target, piece in (("xcat_tag", "first"), ("xcat_tag_fc", "first_content")):
-        on_disk = json.loads(phases.eval_file("none", target, 0).read_text())
+        on_disk = json.loads(paths.eval_file("none", target, 0).read_text())
         assert on_disk["label_piece"] == piece
         client = MlflowClient(p.tracking.uri)
         exp = client.get_experiment_by_name(p.tracking.experiment)

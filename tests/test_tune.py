@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_phases import small_params
-from xstilts import data, phases, tune
+from tests.test_cell import small_params
+from xstilts import data, families, paths, prepare_model, tune
 from xstilts.params import ParamsError, TuneParams, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,9 +59,9 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp.chdir(tmp)
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
-    phases.run_intermediate(p, "none", 0)  # models/intermediate/none/seed0, as `dvc repro` makes
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
+    families.run_stage(p, "intermediate", "none", 0)  # models/intermediate/none/seed0
     yield tmp, p
     mp.undo()
 
@@ -211,7 +211,7 @@ def test_applied_best_trial_is_what_the_dvc_stage_retrains(workdir, monkeypatch)
     hp = p2.target.hparams["xcat_pair"]
     for key, value in best["params"].items():
         assert getattr(hp, key) == value
-    result = phases.run_target(p2, "none", "xcat_pair", 0)
+    result = families.run_stage(p2, "target", "none", "xcat_pair", 0)
     assert result["best_dev"] == pytest.approx(best["value"], abs=1e-9)
 
 
@@ -277,11 +277,11 @@ def test_intermediate_phase_search(workdir, monkeypatch):
 
 def test_interrupted_trial_is_failed_and_queued_again(workdir, monkeypatch):
     """Ctrl-C / SIGTERM during a trial: FAIL at once, its configuration runs first on resume."""
-    from xstilts import train
+    from xstilts import cell
 
     tmp, p = workdir
     monkeypatch.chdir(tmp)
-    real = train.train_task
+    real = cell.train_task
 
     def interrupted(*args, on_eval, **kwargs):
         def interrupt(point):
@@ -290,13 +290,13 @@ def test_interrupted_trial_is_failed_and_queued_again(workdir, monkeypatch):
 
         return real(*args, on_eval=interrupt, **kwargs)
 
-    monkeypatch.setattr(train, "train_task", interrupted)
+    monkeypatch.setattr(cell, "train_task", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tune.run_tune(p, "target", "xcat_pair", trials=3, study="interrupted")
     first, queued = _study(p, "interrupted").trials
     assert (first.state.name, queued.state.name) == ("FAIL", "WAITING")
     assert queued.params == first.params
-    monkeypatch.setattr(train, "train_task", real)
+    monkeypatch.setattr(cell, "train_task", real)
     tune.run_tune(p, "target", "xcat_pair", trials=1, study="interrupted")
     rerun = _study(p, "interrupted").trials[1]
     assert rerun.state.name in ("COMPLETE", "PRUNED") and rerun.params == first.params

@@ -24,13 +24,14 @@ def task_score(languages: dict[str, dict[str, float]], metric: str,
     return avg[metric]
 
 
-def xtreme_table(cells: dict[tuple[str, str], list[dict]], itasks: list[str],
+def xtreme_table(cells: dict[tuple[str, str], list], itasks: list[str],
                  targets: list[str]) -> dict[str, dict[str, dict[str, float | None]]]:
     """``{itask: {target | "benchmark": {"with_en": x, "without_en": y}}}``, means over seeds.
 
-    ``cells[(itask, target)]`` is the list of per-seed evaluation results (``languages``,
-    ``metric``). The benchmark score is the mean of the task scores (a task without a score in
-    a view, e.g. no non-English language, leaves that view's benchmark score undefined).
+    ``cells[(itask, target)]`` is the list of per-seed evaluation records
+    (`xstilts.records.EvalRecord`: ``languages``, ``metric``). The benchmark score is the mean
+    of the task scores (a task without a score in a view, e.g. no non-English language, leaves
+    that view's benchmark score undefined).
     """
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for itask in itasks:
@@ -39,7 +40,7 @@ def xtreme_table(cells: dict[tuple[str, str], list[dict]], itasks: list[str],
             runs = cells[(itask, target)]
             row[target] = {}
             for view, include_en in (("with_en", True), ("without_en", False)):
-                scores = [task_score(r["languages"], r["metric"], include_en) for r in runs]
+                scores = [task_score(r.languages, r.metric, include_en) for r in runs]
                 row[target][view] = (None if any(s is None for s in scores)
                                      else float(np.mean(scores)))
         row["benchmark"] = {

@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-# stages that train (their scripts run `run_intermediate` / `run_target` on every rank)
-STAGES = ("intermediate", "target")
+# stages that train, of every family (`xstilts.cell` runs them on every rank)
+STAGES = tuple(f"{prefix}{phase}" for prefix in ("", "volume_", "multilingual_", "scaling_")
+               for phase in ("intermediate", "target"))
 _TIMEOUT = datetime.timedelta(minutes=60)  # rank 0 scores the dev set while the others wait
 
 _accelerator = None  # accelerate.Accelerator of this process once `init` ran

@@ -18,22 +18,20 @@ from xstilts import stats
 from xstilts.aggregate import xtreme_table
 from xstilts.params import BASELINE, Params
 from xstilts.predictions import PRED_ROOT, aligned_stats, prediction_file, read_predictions
+from xstilts.records import EvalRecord
 
 EVAL_ROOT = Path("metrics/eval")
 MARK = "†"  # gain over `none` significant at report.alpha
 
 
-def collect(p: Params, root: Path = EVAL_ROOT) -> dict[tuple[str, str], list[dict]]:
+def collect(p: Params, root: Path = EVAL_ROOT) -> dict[tuple[str, str], list[EvalRecord]]:
     """{(itask, target): [result per seed]} for every configured cell; missing files are errors."""
     cells: dict[tuple[str, str], list[dict]] = {}
     for itask in p.intermediate.tasks:
         for target in targets(p):
             runs = []
             for seed in p.seeds:
-                f = root / itask / target / f"seed{seed}.json"
-                if not f.is_file():
-                    raise FileNotFoundError(f"missing evaluation metrics {f}")
-                runs.append(json.loads(f.read_text()))
+                runs.append(EvalRecord.read(root / itask / target / f"seed{seed}.json"))
             cells[(itask, target)] = runs
     return cells
 
@@ -54,7 +52,7 @@ def summary_table(p: Params, cells) -> dict[str, dict[str, float]]:
     """{itask: {target: mean over seeds of the mean over non-English languages}}."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
     for (itask, target), runs in cells.items():
-        out[itask][target] = float(np.mean([r["avg_non_en"] for r in runs]))
+        out[itask][target] = float(np.mean([r.avg_non_en for r in runs]))
     for row in out.values():
         row["avg"] = float(np.mean([row[t] for t in targets(p)]))
     return dict(out)
@@ -78,8 +76,8 @@ def significance(p: Params, cells, pred_root: Path = PRED_ROOT) -> dict:
     cell_obs, cell_deltas = {}, {}
     per_lang: dict = {s: {} for s in systems}
     for target in targets(p):
-        metric = cells[(BASELINE, target)][0]["metric"]
-        langs = [lang for lang in cells[(BASELINE, target)][0]["languages"] if lang != "en"]
+        metric = cells[(BASELINE, target)][0].metric
+        langs = [lang for lang in cells[(BASELINE, target)][0].languages if lang != "en"]
         obs, deltas = [], []
         for lang in langs:
             records = [[read_predictions(prediction_file(itask, target, seed, lang, pred_root))
@@ -149,11 +147,11 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
         "|---" * (len(cols) + 2) + "|",
     ]
     for itask in p.intermediate.tasks:
-        vals = [_fmt([r["avg_non_en"] for r in cells[(itask, t)]], d) + mark(itask, t)
+        vals = [_fmt([r.avg_non_en for r in cells[(itask, t)]], d) + mark(itask, t)
                 for t in cols]
         lines.append(f"| {itask} | " + " | ".join(vals)
                      + f" | {table[itask]['avg']:.{d}f}{mark(itask, 'avg')} |")
-    metric_of = {t: cells[(p.intermediate.tasks[0], t)][0]["metric"] for t in cols}
+    metric_of = {t: cells[(p.intermediate.tasks[0], t)][0].metric for t in cols}
     lines += ["", "Metrics: " + ", ".join(
         f"{t}: {metric_of[t]}" + (f" ({PIECE_TEXT.get(pieces[t], pieces[t])})" if pieces[t] else "")
         for t in cols) + ".", ""]
@@ -187,14 +185,14 @@ def write_report(p: Params, out_dir: Path = Path("reports"), root: Path = EVAL_R
         lines.append("")
     lines += ["## Per language", ""]
     for target in cols:
-        langs = list(cells[(p.intermediate.tasks[0], target)][0]["languages"])
+        langs = list(cells[(p.intermediate.tasks[0], target)][0].languages)
         piece = f"; label_piece: {pieces[target]}" if pieces[target] else ""
         lines += [f"### {target} ({metric_of[target]}{piece})", "",
                   "| intermediate task | " + " | ".join(langs) + " |",
                   "|---" * (len(langs) + 1) + "|"]
         for itask in p.intermediate.tasks:
             runs = cells[(itask, target)]
-            vals = [_fmt([r["languages"][lang][metric_of[target]] for r in runs], d)
+            vals = [_fmt([r.languages[lang][metric_of[target]] for r in runs], d)
                     + (mark(itask, target, lang) if lang != "en" else "") for lang in langs]
             lines.append(f"| {itask} | " + " | ".join(vals) + " |")
         lines.append("")
@@ -212,8 +210,8 @@ PIECE_TEXT = {"first": "tag on each word's first sub-word, as XTREME",
 
 def label_piece(cells, target: str) -> str | None:
     """The tagging alignment of `target`'s cells (None: not tagging; several: joined by /)."""
-    found = sorted({r["label_piece"] for (_, t), runs in cells.items() if t == target
-                    for r in runs if "label_piece" in r})
+    found = sorted({r.label_piece for (_, t), runs in cells.items() if t == target
+                    for r in runs if r.label_piece is not None})
     return "/".join(found) or None
 
 

@@ -44,8 +44,9 @@ def _distributed_setup(stage: str, p: Params) -> None:
     kind = stage.split("@", 1)[0]
     if distributed.launched():
         if kind not in distributed.STAGES:
-            print(f"[{stage}] error: only the {' and '.join(distributed.STAGES)} stages run "
-                  f"in several processes; run this stage as one process", file=sys.stderr)
+            print(f"[{stage}] error: only the training stages "
+                  f"({', '.join(distributed.STAGES)}) run in several processes; run this stage "
+                  "as one process", file=sys.stderr)
             raise SystemExit(2)
         distributed.init(p.runtime.device, p.runtime.threads)
         if not distributed.is_main():  # rank 0 logs for the run

@@ -436,7 +436,7 @@ class Tracker:
             return _read_ids(self.spool_dir).get(run_id, run_id)
         return run_id
 
-    # -- the API used by the phases
+    # -- the API used by the cell runner
 
     def start(self, name: str, tags: dict[str, str], parent: str | None = None) -> str:
         tags = {**tags, "git_commit": git_commit()}

@@ -2,7 +2,7 @@
 
 `xstilts tune --phase intermediate|target --task T [--intermediate I] [--seed S] --trials N`
 samples the space of `params.yaml: tune.space`; each trial trains one phase exactly as the DVC
-stage does (`train.train_task`, same seed, same initial checkpoint: `models/base` for the
+stage does (`cell.fit`, same seed, same initial checkpoint: `models/base` for the
 intermediate phase, `models/intermediate/<I>/seed<S>` for the target phase) with the task's
 `hparams` overridden by the sampled values, and scores the best English dev metric.
 
@@ -89,11 +89,11 @@ class TuneTarget:
         return f"target-{self.itask}-{self.task}-seed{self.seed}"
 
     def init_dir(self) -> Path:
-        from xstilts import phases
+        from xstilts import paths
 
         if self.phase == "intermediate":
-            return phases.BASE
-        return phases.intermediate_dir(self.itask, self.seed)
+            return paths.BASE
+        return paths.intermediate_dir(self.itask, self.seed)
 
     def identity(self, metric: str) -> dict:
         return {"phase": self.phase, "task": self.task, "intermediate": self.itask,
@@ -139,12 +139,12 @@ def objective_split(tp: TuneParams) -> tuple[str, str]:
 
 def check_inputs(target: TuneTarget) -> None:
     """The prepared data and the initial checkpoint exist (they are DVC outputs)."""
-    from xstilts import phases
+    from xstilts import paths
     from xstilts.data import split_dir
 
     for split in ("train", "dev"):
-        if not split_dir(phases.DATA, target.task, "en", split).is_dir():
-            raise TuneError(f"{split_dir(phases.DATA, target.task, 'en', split)} not found: "
+        if not split_dir(paths.DATA, target.task, "en", split).is_dir():
+            raise TuneError(f"{split_dir(paths.DATA, target.task, 'en', split)} not found: "
                             f"run `dvc repro prepare_data@{target.task}` first")
     init = target.init_dir()
     if (init / "encoder" / "config.json").is_file() or (init / "config.json").is_file():
@@ -442,11 +442,10 @@ def run_tune(p: Params, phase: str, task: str, *, trials: int, itask: str | None
     """Run `trials` more trials of the study (create or continue it); return its summary."""
     import optuna
 
-    from xstilts import phases
+    from xstilts import paths
+    from xstilts.cell import fit
     from xstilts.data import load_split
-    from xstilts.modeling import TaskModel, load_encoder
     from xstilts.tasks import get_task
-    from xstilts.train import set_seed, setup_runtime, train_task
 
     if trials < 0:
         raise TuneError("--trials must be >= 0")
@@ -510,18 +509,14 @@ def run_tune(p: Params, phase: str, task: str, *, trials: int, itask: str | None
 
         state, reason = "FAIL", None
         try:
-            device, bf16 = setup_runtime(p.runtime)
-            encoder, tokenizer = load_encoder(target.init_dir(), p.model.trust_remote_code)
-            set_seed(target.seed)  # the same head initialisation as the DVC stage
-            model = TaskModel(encoder, the_task, p.model.pooling, hp.dropout,
-                              label_piece=hp.label_piece)
             if not data:  # read once per process, English only (load_split enforces it)
-                data["train"] = load_split(phases.DATA, target.task, "en", "train", "train")
-                data["dev"] = load_split(phases.DATA, target.task, lang, split, "select")
+                data[target.task] = (
+                    load_split(paths.DATA, target.task, "en", "train", "train"),
+                    load_split(paths.DATA, target.task, lang, split, "select"))
             t0 = time.time()
-            res = train_task(model, tokenizer, data["train"], data["dev"], hp, target.seed,
-                             device, bf16, p.evaluate.batch_size, on_eval=on_eval,
-                             desc=f"{name} #{trial.number}")
+            # the DVC stage's training function: same seed, head initialisation, selection
+            res = fit(p, target.task, target.init_dir(), hp, target.seed,
+                      f"{name} #{trial.number}", data=data, on_eval=on_eval).result
             if not math.isfinite(res.best_score):
                 reason = f"non-finite dev {metric}: {res.best_score}"
                 return float("nan")  # optuna marks the trial FAIL

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from xstilts.params import Params, parse_params
+from xstilts.records import EvalRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,11 +28,8 @@ def write_eval(root: Path, itask: str, target: str, seed: int, metric: str,
                scores: dict[str, float]) -> Path:
     """One evaluate-stage file: {"metric", "languages": {lang: {metric: score}}, ...}."""
     f = root / itask / target / f"seed{seed}.json"
-    f.parent.mkdir(parents=True, exist_ok=True)
-    non_en = [s for lang, s in scores.items() if lang != "en"]
-    f.write_text(json.dumps({"itask": itask, "target": target, "seed": seed, "metric": metric,
-                             "languages": {lang: {metric: s} for lang, s in scores.items()},
-                             "avg_non_en": sum(non_en) / len(non_en)}))
+    EvalRecord.of(itask, target, seed, metric,
+                  {lang: {metric: s} for lang, s in scores.items()}).write(f)
     return f
 
 
@@ -57,7 +55,7 @@ def grid(p: Params, root: Path, langs: list[str],
 def studies_project(tmp: Path, studies: dict) -> Path:
     """A git + DVC project in `tmp` with the repo's dvc.yaml and params.yaml, every study off
     and then the `studies` keys given (validated), for `stage_names`."""
-    from tests.test_phases import studies_only
+    from tests.test_cell import studies_only
 
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())

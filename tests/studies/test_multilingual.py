@@ -13,8 +13,11 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, stage_names, studies_project
+from xstilts.families import capped_subset, run_stage
 from xstilts.params import ParamsError, parse_params
+from xstilts.paths import Layout, study_layout
 from xstilts.predictions import write_predictions
+from xstilts.records import EvalRecord
 from xstilts.studies import multilingual as ml
 
 LANGS = ["en", "de", "ru", "sw", "tr"]
@@ -25,6 +28,12 @@ STUDY = {"run": ["multilingual"], "multilingual": {
     "variants": VARIANTS, "targets": ["xcat_qa"],
     "hparams": {"cldr_qa": {"epochs": 1, "max_length": 64}}}}
 # extra examples the multilingual variant gets exactly right (EM 0 -> 1, F1 0.5 -> 1), per lang
+
+
+def LAYOUT(root: Path) -> Layout:  # noqa: N802  (the study's metrics layout under `root`)
+    return Layout(metrics=root, predictions=root / "predictions")
+
+
 EXTRA = {"en": 0, "de": 30, "ru": 20, "sw": 10, "tr": 0}
 
 
@@ -46,12 +55,11 @@ def _fabricate(p, root: Path) -> None:
                 right = 40 + (EXTRA[lang] if variant == "multi" else 0)
                 em = [1.0 if i < right else 0.0 for i in range(N)]
                 f1 = [1.0 if i < right else 0.5 for i in range(N)]
-                write_predictions(ml.predictions_dir(variant, "xcat_qa", seed, root) /
+                write_predictions(LAYOUT(root).prediction_dir(variant, "xcat_qa", seed) /
                                   f"{lang}.json", _record(variant, seed, lang, em, f1))
                 scores[lang] = {"em": 100 * np.mean(em), "f1": 100 * np.mean(f1)}
-            out = ml.eval_file(variant, "xcat_qa", seed, root)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps({"metric": "f1", "languages": scores}))
+            EvalRecord.of(variant, "xcat_qa", seed, "f1", scores).write(
+                LAYOUT(root).eval_file(variant, "xcat_qa", seed))
 
 
 def test_analysis_gives_back_the_known_deltas(tmp_path):
@@ -96,7 +104,7 @@ def test_missing_seed_or_predictions_is_an_error(tmp_path):
     _fabricate(params(STUDY, seeds=[0]), root)
     with pytest.raises(FileNotFoundError, match="seed1.json"):
         ml.analyse(params(STUDY, seeds=[0, 1]), tmp_path / "out", root)
-    (ml.predictions_dir("multi", "xcat_qa", 0, root) / "sw.json").unlink()
+    (LAYOUT(root).prediction_dir("multi", "xcat_qa", 0) / "sw.json").unlink()
     with pytest.raises(FileNotFoundError, match="sw.json"):
         ml.analyse(params(STUDY, seeds=[0]), tmp_path / "out", root)
 
@@ -142,11 +150,11 @@ def test_switch_validation():
 
 
 def test_capped_subsets_are_deterministic_per_language():
-    a = ml.capped_subset(300, 50, 0, "de")
-    assert len(a) == 50 and a == sorted(set(a)) and a == ml.capped_subset(300, 50, 0, "de")
-    assert a != ml.capped_subset(300, 50, 0, "ru") and a != ml.capped_subset(300, 50, 1, "de")
-    assert ml.capped_subset(30, 50, 0, "de") == list(range(30))
-    assert ml.capped_subset(30, None, 0, "de") == list(range(30))
+    a = capped_subset(300, 50, 0, "de")
+    assert len(a) == 50 and a == sorted(set(a)) and a == capped_subset(300, 50, 0, "de")
+    assert a != capped_subset(300, 50, 0, "ru") and a != capped_subset(300, 50, 1, "de")
+    assert capped_subset(30, 50, 0, "de") == list(range(30))
+    assert capped_subset(30, None, 0, "de") == list(range(30))
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -198,7 +206,7 @@ def test_guard_allows_non_english_train_only_for_multilingual_intermediate_data(
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data + trimmed tiny base model in a temporary working directory."""
-    from xstilts import data, phases
+    from xstilts import data, paths, prepare_model
 
     tmp = tmp_path_factory.mktemp("multilingual")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -224,8 +232,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp.chdir(tmp)
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
     yield tmp, p
     mp.undo()
 
@@ -235,7 +243,7 @@ def test_stages_train_on_the_pooled_languages_and_select_on_english(workdir):
 
     tmp, p = workdir
     data.READ_LOG.clear()
-    r = ml.run_multilingual_intermediate(p, "multi", 0)
+    r = run_stage(p, "multilingual_intermediate", "multi", 0)
     assert r["train_examples_per_language"] == {"en": 16, "de": 16, "zh": 16}
     assert r["train_examples"] == 48
     reads = set(data.READ_LOG)
@@ -243,18 +251,20 @@ def test_stages_train_on_the_pooled_languages_and_select_on_english(workdir):
         in reads
     assert {(lang, split, purpose) for (_, lang, split, purpose) in reads if lang != "en"} == \
         {("de", "train", "multilingual_train"), ("zh", "train", "multilingual_train")}
-    base = ml.run_multilingual_intermediate(p, "en_only", 0)
+    base = run_stage(p, "multilingual_intermediate", "en_only", 0)
     assert base["train_examples_per_language"] == {"en": 24}
     data.READ_LOG.clear()
-    ml.run_multilingual_target(p, "multi", "xcat_qa", 0)
+    run_stage(p, "multilingual_target", "multi", "xcat_qa", 0)
     assert {lang for (_, lang, _, _) in data.READ_LOG} == {"en"}  # target phase: English only
-    ml.run_multilingual_target(p, "en_only", "xcat_qa", 0)
+    run_stage(p, "multilingual_target", "en_only", "xcat_qa", 0)
     for variant in ("multi", "en_only"):
-        ev = ml.run_multilingual_evaluate(p, variant, "xcat_qa", 0)
-        assert set(ev["languages"]) == {"en", "de", "es", "ru", "tr", "zh", "ar", "sw"}
-        assert set(ev["languages"]["de"]) == {"em", "f1"}
-        assert (tmp / ml.predictions_dir(variant, "xcat_qa", 0) / "sw.json").is_file()
-    assert (tmp / ml.intermediate_dir("multi", 0) / "run.json").is_file()
+        ev = run_stage(p, "multilingual_evaluate", variant, "xcat_qa", 0)
+        assert set(ev.languages) == {"en", "de", "es", "ru", "tr", "zh", "ar", "sw"}
+        assert set(ev.languages["de"]) == {"em", "f1"}
+        assert ev.variant == variant and ev.intermediate_task == "cldr_qa"
+        assert (tmp / study_layout("multilingual").prediction_dir(variant, "xcat_qa", 0)
+                / "sw.json").is_file()
+    assert (tmp / study_layout("multilingual").intermediate_dir("multi", 0) / "run.json").is_file()
     from xstilts.studies import run_study
     from xstilts.tracking import Tracker
 

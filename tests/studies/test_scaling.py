@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, stage_names, studies_project
+from xstilts.families import run_stage
 from xstilts.params import ParamsError, StudyStats, parse_params
+from xstilts.paths import Layout, scaling_model_file, study_layout
+from xstilts.prepare_model import count_parameters, prepare_scaling_model
+from xstilts.records import EvalRecord
 from xstilts.studies import scaling
 
 LANGS = ["en", "de", "es", "ru", "sw"]
@@ -35,11 +39,15 @@ def _study(models=None, **kw) -> dict:
                                             "targets": ["xcat_pair", "xcat_qa"], **kw}}
 
 
+def _eval_file(m: str, itask: str, target: str, seed: int, root: Path = scaling.METRICS) -> Path:
+    return Layout(metrics=root, metrics_key=m).eval_file(itask, target, seed)
+
+
 def _fabricate(p, root: Path, offsets: dict[str, float] | None = None) -> Path:
     """Model files and eval files: score(none) = 50 (+ a per-language level), score(cldr_region)
     = score(none) + a N^b (+ offset[lang], zero-sum over languages)."""
     for m in p.studies.scaling.models:
-        f = scaling.model_file(m, root)
+        f = scaling_model_file(m, root)
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(json.dumps({"model": m, "family": FAMILY[m], "name": f"/models/{m}",
                                  "source": "hub", "params_non_embedding": int(SIZES[m]),
@@ -56,10 +64,9 @@ def _fabricate(p, root: Path, offsets: dict[str, float] | None = None) -> Path:
                     scores = {lang: 50 + 3 * i + gain + (0.0 if itask == "none" or lang == "en"
                                                          else (offsets or {}).get(lang, 0.0))
                               for i, lang in enumerate(LANGS)}
-                    f = scaling.eval_file(m, itask, target, seed, root)
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    f.write_text(json.dumps({"metric": metric, "languages": {
-                        lang: {metric: s, "em": 0.0} for lang, s in scores.items()}}))
+                    EvalRecord.of(itask, target, seed, metric,
+                                  {lang: {metric: s, "em": 0.0} for lang, s in scores.items()}
+                                  ).write(_eval_file(m, itask, target, seed, root))
     return root
 
 
@@ -145,7 +152,7 @@ def test_no_models_is_an_error(tmp_path):
 def test_missing_eval_file_is_an_error(tmp_path):
     p = params(_study())
     root = _fabricate(p, tmp_path / "scaling")
-    scaling.eval_file("dec_m", "none", "xcat_qa", 0, root).unlink()
+    _eval_file("dec_m", "none", "xcat_qa", 0, root).unlink()
     with pytest.raises(FileNotFoundError, match="dec_m/none/xcat_qa"):
         scaling.analyse(p, tmp_path / "out", root)
 
@@ -162,7 +169,7 @@ def test_parameter_count_excludes_embeddings():
             self.out = nn.Linear(8, 100, bias=False)
             self.out.weight = self.tok.weight  # tied: counted once
 
-    c = scaling.count_parameters(Toy())
+    c = count_parameters(Toy())
     assert c == {"params_total": 800 + 128 + 72, "params_embedding": 928,
                  "params_non_embedding": 72}
 
@@ -228,7 +235,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data, a tiny random encoder and a tiny random Llama decoder (BPE tokenizer
     without pad token) as scaling models, in a temporary working directory."""
     from tests.test_decoder_models import make_decoder
-    from xstilts import data, phases
+    from xstilts import data, paths
 
     tmp = tmp_path_factory.mktemp("scaling")
     dec_dir = make_decoder(tmp / "tiny-llama", "llama")
@@ -256,7 +263,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp.chdir(tmp)
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
+        data.prepare_task(name, src, paths.DATA / name)
     yield tmp, p
     mp.undo()
 
@@ -265,28 +272,32 @@ def test_scaling_stages_run_for_an_encoder_and_a_decoder(workdir):
     from xstilts import data
 
     tmp, p = workdir
-    enc = scaling.run_scaling_model(p, "enc")
-    dec = scaling.run_scaling_model(p, "dec")
+    enc = prepare_scaling_model(p, "enc")
+    dec = prepare_scaling_model(p, "dec")
     assert enc["trimmed"] and enc["vocab_after"] < enc["vocab_before"]
     assert not dec["trimmed"] and "Unigram" in dec["trim_skipped"]
     assert dec["pad_is_eos"] and dec["padding_side"] == "right"
     assert dec["architecture"] == "LlamaModel" and dec["family"] == "decoder"
     assert enc["params_non_embedding"] < enc["params_total"]
-    assert json.loads((tmp / scaling.model_file("dec")).read_text())["pooling"] == "last"
+    assert json.loads((tmp / scaling_model_file("dec")).read_text())["pooling"] == "last"
     data.READ_LOG.clear()
     for m in ("enc", "dec"):
         for itask in ("none", "cldr_region"):
-            scaling.run_scaling_intermediate(p, m, itask, 0)
-            scaling.run_scaling_target(p, m, itask, "xcat_qa", 0)
+            run_stage(p, "scaling_intermediate", m, itask, 0)
+            run_stage(p, "scaling_target", m, itask, "xcat_qa", 0)
     assert {lang for (_, lang, _, _) in data.READ_LOG} == {"en"}  # zero-shot rule
     for m in ("enc", "dec"):
         for itask in ("none", "cldr_region"):
-            ev = scaling.run_scaling_evaluate(p, m, itask, "xcat_qa", 0)
-            assert set(ev["languages"]) == {"en", "de", "sw"} and ev["metric"] == "f1"
-    saved = json.loads((tmp / scaling.eval_file("dec", "cldr_region", "xcat_qa", 0)).read_text())
+            ev = run_stage(p, "scaling_evaluate", m, itask, "xcat_qa", 0)
+            assert set(ev.languages) == {"en", "de", "sw"} and ev.metric == "f1"
+            preds = tmp / study_layout("scaling", m).prediction_dir(itask, "xcat_qa", 0)
+            assert sorted(f.stem for f in preds.glob("*.json")) == sorted(ev.languages)
+    saved = json.loads((tmp / _eval_file("dec", "cldr_region", "xcat_qa", 0)).read_text())
     assert saved["family"] == "decoder" and saved["params_non_embedding"] == \
         dec["params_non_embedding"]
-    assert (tmp / scaling.dev_file("target", "dec/cldr_region/xcat_qa", 0)).is_file()
+    assert (tmp / study_layout("scaling", "dec").dev_file("target", "cldr_region", 0, "xcat_qa")
+            ).is_file()
+    assert (tmp / "metrics/scaling/dev/target/dec/cldr_region/xcat_qa/seed0.json").is_file()
     res = scaling.analyse(p, tmp / "reports", scaling.METRICS)
     assert set(res.metrics["models"]) == {"enc", "dec"}
     # one size per family: no power law, said so in the report

@@ -4,13 +4,15 @@ stages in-process on a tiny random encoder (zero-shot rule, subset sizes, file f
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, write_eval
+from xstilts.families import nested_subset, run_stage
 from xstilts.params import ParamsError, parse_params
+from xstilts.paths import Layout, study_layout
+from xstilts.records import EvalRecord
 from xstilts.studies import volume
 
 SLOPE = 0.05  # score points per intermediate training example
@@ -18,16 +20,16 @@ SLOPE = 0.05  # score points per intermediate training example
 
 def test_nested_subsets_are_nested_and_deterministic():
     n = 97
-    subsets = [volume.nested_subset(n, f, seed=3) for f in (0.01, 0.1, 0.25, 0.5, 1.0)]
+    subsets = [nested_subset(n, f, seed=3) for f in (0.01, 0.1, 0.25, 0.5, 1.0)]
     assert [len(s) for s in subsets] == [1, 10, 24, 48, 97]
     for small, big in zip(subsets, subsets[1:], strict=False):
         assert set(small) < set(big)
     assert subsets[-1] == list(range(n))
-    assert volume.nested_subset(n, 0.25, seed=3) == subsets[2]
-    assert volume.nested_subset(n, 0.25, seed=4) != subsets[2]
+    assert nested_subset(n, 0.25, seed=3) == subsets[2]
+    assert nested_subset(n, 0.25, seed=4) != subsets[2]
     assert subsets[1] != list(range(10))  # a random subset, not the head of the split
     with pytest.raises(ValueError):
-        volume.nested_subset(n, 0.0, 0)
+        nested_subset(n, 0.0, 0)
 
 
 def _fabricate_curves(p, tmp_path, n_full=400):
@@ -38,13 +40,11 @@ def _fabricate_curves(p, tmp_path, n_full=400):
             n = round(f * n_full)
             for target in v.targets:
                 for seed in p.seeds:
-                    out = volume.eval_file(itask, str(f), target, seed, root)
-                    rec = {"metric": "acc", "train_examples": n, "fraction": f,
-                           "languages": {"en": {"acc": 60 + SLOPE * n},
-                                         "de": {"acc": 40 + SLOPE * n},
-                                         "sw": {"acc": 30 + 2 * SLOPE * n}}}
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_text(json.dumps(rec))
+                    out = Layout(metrics=root).eval_file(f"{itask}/frac{f}", target, seed)
+                    EvalRecord.of(itask, target, seed, "acc",
+                                  {"en": {"acc": 60 + SLOPE * n}, "de": {"acc": 40 + SLOPE * n},
+                                   "sw": {"acc": 30 + 2 * SLOPE * n}},
+                                  train_examples=n, fraction=f).write(out)
     for target in v.targets:
         write_eval(ev, "none", target, 0, "acc", {"en": 60.0, "de": 40.0, "sw": 30.0})
     return root, ev
@@ -96,7 +96,7 @@ def test_switch_validation():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data + trimmed tiny base model in a temporary working directory."""
-    from xstilts import data, phases
+    from xstilts import data, paths, prepare_model
 
     tmp = tmp_path_factory.mktemp("volume")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -117,8 +117,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp.chdir(tmp)
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    phases.prepare_base_model(p)
+        data.prepare_task(name, src, paths.DATA / name)
+    prepare_model.prepare_base_model(p)
     yield tmp, p
     mp.undo()
 
@@ -128,13 +128,42 @@ def test_volume_stages_train_on_the_subset_and_read_only_english(workdir):
 
     tmp, p = workdir
     data.READ_LOG.clear()
-    r = volume.run_volume_intermediate(p, "cldr_region", "0.25", 0)
+    r = run_stage(p, "volume_intermediate", "cldr_region", "0.25", 0)
     assert r["train_examples"] == 10 and r["train_examples_full"] == 40
-    volume.run_volume_target(p, "cldr_region", "0.25", "xcat_pair", 0)
+    run_stage(p, "volume_target", "cldr_region", "0.25", "xcat_pair", 0)
     assert {lang for (_, lang, _, purpose) in data.READ_LOG} == {"en"}
-    ev = volume.run_volume_evaluate(p, "cldr_region", "0.25", "xcat_pair", 0)
-    assert ev["train_examples"] == 10 and "sw" in ev["languages"]
-    saved = json.loads(Path(tmp / volume.eval_file("cldr_region", "0.25", "xcat_pair", 0))
+    ev = run_stage(p, "volume_evaluate", "cldr_region", "0.25", "xcat_pair", 0)
+    assert ev.train_examples == 10 and "sw" in ev.languages
+    layout = study_layout("volume")
+    saved = json.loads((tmp / layout.eval_file("cldr_region/frac0.25", "xcat_pair", 0))
                        .read_text())
     assert saved["metric"] == "acc" and saved["fraction"] == 0.25
-    assert (tmp / volume.intermediate_dir("cldr_region", "0.25", 0) / "run.json").is_file()
+    assert (tmp / layout.intermediate_dir("cldr_region/frac0.25", 0) / "run.json").is_file()
+    # per-example predictions, as the main grid writes them
+    preds = tmp / layout.prediction_dir("cldr_region/frac0.25", "xcat_pair", 0)
+    assert sorted(f.stem for f in preds.glob("*.json")) == sorted(ev.languages)
+
+
+def test_volume_cells_load_their_input_before_clearing_outputs(workdir):
+    """A broken input checkpoint stops volume_target / volume_evaluate before they empty their
+    outputs: the previous checkpoint, metrics and predictions stay as they were."""
+    from tests.test_bad_input import _truncate, outputs_now
+
+    tmp, p = workdir
+    layout = study_layout("volume")
+    key = "cldr_region/frac1.0"
+    for stage, args in [("volume_intermediate", ("cldr_region", "1.0", 0)),
+                        ("volume_target", ("cldr_region", "1.0", "xcat_pair", 0)),
+                        ("volume_evaluate", ("cldr_region", "1.0", "xcat_pair", 0))]:
+        run_stage(p, stage, *args)
+    _truncate(layout.target_dir(key, "xcat_pair", 0) / "encoder" / "model.safetensors", 0.5)
+    before = outputs_now(tmp)
+    assert any(f.startswith("volume/predictions/cldr_region/frac1.0") for f in before)
+    with pytest.raises(Exception, match="model.safetensors"):
+        run_stage(p, "volume_evaluate", "cldr_region", "1.0", "xcat_pair", 0)
+    assert outputs_now(tmp) == before
+    _truncate(layout.intermediate_dir(key, 0) / "encoder" / "config.json", 3)
+    before = outputs_now(tmp)
+    with pytest.raises(Exception):  # noqa: B017  (any load error; the point is what is kept)
+        run_stage(p, "volume_target", "cldr_region", "1.0", "xcat_pair", 0)
+    assert outputs_now(tmp) == before

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from xstilts.params import BASELINE, Params, StudyStats
+from xstilts.records import EvalRecord
 
 EVAL_ROOT = Path("metrics/eval")
 DEV_ROOT = Path("metrics/dev")
@@ -44,9 +45,6 @@ def load_scores(root: Path = EVAL_ROOT, itasks: Iterable[str] | None = None,
     rows: list[Score] = []
     if itasks is not None and targets is not None and seeds is not None:
         files = [root / i / t / f"seed{s}.json" for i in itasks for t in targets for s in seeds]
-        for f in files:
-            if not f.is_file():
-                raise FileNotFoundError(f"missing evaluation metrics {f}")
     else:
         files = sorted(root.glob("*/*/seed*.json"))
         keep = [set(x) if x is not None else None for x in (itasks, targets, seeds)]
@@ -55,12 +53,12 @@ def load_scores(root: Path = EVAL_ROOT, itasks: Iterable[str] | None = None,
                  and (keep[1] is None or f.parent.name in keep[1])
                  and (keep[2] is None or int(f.stem[4:]) in keep[2])]
     for f in files:
-        rec = json.loads(f.read_text())
+        rec = EvalRecord.read(f)
         itask, target, seed = f.parent.parent.name, f.parent.name, int(f.stem[4:])
-        for lang, scores in rec["languages"].items():
+        for lang, scores in rec.languages.items():
             for metric, value in scores.items():
                 rows.append(Score(itask, target, seed, lang, metric, float(value),
-                                  metric == rec["metric"]))
+                                  metric == rec.metric))
     return rows
 
 

@@ -21,7 +21,9 @@ intermediate/<variant>/seed<s>`; `multilingual_target@<variant>-<target>-<seed>`
 `models/multilingual/target/<variant>/<target>/seed<s>`; `multilingual_evaluate@<variant>-
 <target>-<seed>` -> `metrics/multilingual/eval/<variant>/<target>/seed<s>.json` (the format of
 `metrics/eval`: EM and F1 per language) and per-example predictions `metrics/multilingual/
-predictions/<variant>/<target>/seed<s>/<lang>.json` (`xstilts.predictions`).
+predictions/<variant>/<target>/seed<s>/<lang>.json` (`xstilts.predictions`). The cells are
+trained and evaluated by the main grid's code (`xstilts.cell`, family `multilingual`; the
+pooled train set is `xstilts.families.multilingual_train_set`); this module is the analysis.
 
 Analysis: per QA target, language and metric (EM, F1), each variant's score minus the
 baseline's (mean over seeds) with a paired bootstrap over test examples and seeds
@@ -34,166 +36,24 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from xstilts.params import Params
-from xstilts.paths import write_json
+from xstilts.paths import Layout, study_layout
+from xstilts.records import EvalRecord
 from xstilts.studies import common
 from xstilts.studies.common import Section, StudyResult
 
-log = logging.getLogger(__name__)
-
-DATA = Path("data/prepared")
-BASE = Path("models/base")
-MODELS = Path("models/multilingual")
-METRICS = Path("metrics/multilingual")
+METRICS = study_layout("multilingual").metrics
 QA_METRICS = ("em", "f1")
 GROUPS = ("seen", "unseen", "all")  # non-English languages seen / not seen / all
 
 
-def intermediate_dir(variant: str, seed: int, root: Path = MODELS) -> Path:
-    return root / "intermediate" / variant / f"seed{seed}"
-
-
-def target_dir(variant: str, target: str, seed: int, root: Path = MODELS) -> Path:
-    return root / "target" / variant / target / f"seed{seed}"
-
-
-def eval_file(variant: str, target: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "eval" / variant / target / f"seed{seed}.json"
-
-
-def predictions_dir(variant: str, target: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "predictions" / variant / target / f"seed{seed}"
-
-
-def dev_file(phase: str, path: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "dev" / phase / path / f"seed{seed}.json"
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    write_json(path, common._jsonable(obj))
-
-
-# ---------------------------------------------------------------- training data
-
-
-def capped_subset(n: int, cap: int | None, seed: int, lang: str) -> list[int]:
-    """Sorted indices of at most `cap` of n rows: the first `cap` of one permutation seeded by
-    (seed, n, language); all rows when `cap` is None or >= n."""
-    if cap is None or cap >= n:
-        return list(range(n))
-    from xstilts.stats import derive_rng
-
-    perm = derive_rng(seed, "multilingual", lang, str(n)).permutation(n)
-    return sorted(int(i) for i in perm[:cap])
-
-
-def train_set(p: Params, variant: str, data_root: Path = DATA):
-    """The pooled train set of `variant` and its examples per language. English is read with
-    purpose "train", other languages with "multilingual_train" (train splits only)."""
-    from datasets import concatenate_datasets
-
-    from xstilts.data import TRAIN_LANG, load_split
-
-    m = p.studies.multilingual
-    v = m.variants[variant]
-    parts, counts = [], {}
-    for lang in v.languages:
-        purpose = "train" if lang == TRAIN_LANG else "multilingual_train"
-        ds = load_split(data_root, v.task, lang, "train", purpose)
-        keep = capped_subset(len(ds), v.cap, m.subset_seed, lang)
-        if len(keep) < len(ds):
-            ds = ds.select(keep)
-        parts.append(ds)
-        counts[lang] = len(ds)
-    return (parts[0] if len(parts) == 1 else concatenate_datasets(parts)), counts
-
-
-# ---------------------------------------------------------------- stages
-
-
-def run_multilingual_intermediate(p: Params, variant: str, seed: int) -> dict:
-    """Stage multilingual_intermediate: train `variant`'s pooled data from the base model."""
-    from xstilts.phases import fresh_dir
-    from xstilts.studies.volume import _train
-    from xstilts.tracking import Tracker, write_run_id
-
-    v = p.studies.multilingual.variants[variant]
-    out = fresh_dir(intermediate_dir(variant, seed))
-    tracker = Tracker(p.tracking)
-    run = tracker.start(f"multilingual {variant} seed{seed}",
-                        {"study": "multilingual", "variant": variant, "itask": v.task,
-                         "languages": ",".join(v.languages), "seed": str(seed),
-                         "phase": "intermediate",
-                         "dvc_stage": f"multilingual_intermediate@{variant}-{seed}"})
-    hp = p.multilingual_hparams(v.task)
-    train_ds, counts = train_set(p, variant)
-    tracker.log_params(run, {"hparams": hp.model_dump(), "variant": v.model_dump(),
-                             "subset_seed": p.studies.multilingual.subset_seed, "seed": seed,
-                             "train_examples_per_language": counts})
-    result = _train(p, v.task, BASE, out, hp, seed, tracker, run, f"multilingual {variant}",
-                    train_ds=train_ds)
-    result |= {"variant": variant, "languages": list(v.languages),
-               "train_examples_per_language": counts}
-    _write_json(dev_file("intermediate", variant, seed), result)
-    write_run_id(out, run, tracker.uri)
-    tracker.finish(run)
-    return result
-
-
-def run_multilingual_target(p: Params, variant: str, target: str, seed: int) -> dict:
-    """Stage multilingual_target: English target training from the variant's checkpoint."""
-    from xstilts.phases import fresh_dir
-    from xstilts.studies.volume import _train
-    from xstilts.tracking import Tracker, read_run_id, write_run_id
-
-    src = intermediate_dir(variant, seed)
-    out = fresh_dir(target_dir(variant, target, seed))
-    tracker = Tracker(p.tracking)
-    parent = read_run_id(src)
-    run = tracker.start(f"multilingual {variant} -> {target} seed{seed}",
-                        {"study": "multilingual", "variant": variant, "target": target,
-                         "seed": str(seed), "phase": "target",
-                         "dvc_stage": f"multilingual_target@{variant}-{target}-{seed}"},
-                        parent=parent if tracker.exists(parent) else None)
-    hp = p.target.hparams[target]
-    tracker.log_params(run, {"hparams": hp.model_dump(), "seed": seed})
-    result = _train(p, target, src, out, hp, seed, tracker, run,
-                    f"multilingual target {variant}->{target}")
-    _write_json(dev_file("target", f"{variant}/{target}", seed), result)
-    write_run_id(out, run, tracker.uri)
-    tracker.finish(run)
-    return result
-
-
-def run_multilingual_evaluate(p: Params, variant: str, target: str, seed: int) -> dict:
-    """Stage multilingual_evaluate: zero-shot EM/F1 on every language's test split, with the
-    per-example predictions the analysis' paired bootstrap resamples."""
-    from xstilts.phases import evaluate_checkpoint
-    from xstilts.tasks import get_task
-    from xstilts.tracking import Tracker, metric_key, read_run_id
-
-    task = get_task(target)
-    ckpt = target_dir(variant, target, seed)
-    scores = evaluate_checkpoint(p, ckpt, task, variant, seed,
-                                 predictions_dir(variant, target, seed))
-    v = p.studies.multilingual.variants[variant]
-    non_en = [s[task.metric] for lang, s in scores.items() if lang != "en"]
-    result = {"itask": variant, "variant": variant, "intermediate_task": v.task,
-              "intermediate_languages": list(v.languages), "target": target, "seed": seed,
-              "metric": task.metric, "languages": scores,
-              "avg_non_en": float(np.mean(non_en)) if non_en else None}
-    _write_json(eval_file(variant, target, seed), result)
-    tracker = Tracker(p.tracking)
-    run = read_run_id(ckpt)
-    if tracker.exists(run):
-        tracker.log_metrics(run, {metric_key(target, m, lang): val
-                                  for lang, s in scores.items() for m, val in s.items()})
-    return result
+def _layout(root: Path) -> Layout:
+    """The study's metrics layout under `root` (tests read fabricated files elsewhere)."""
+    return Layout(metrics=root, predictions=root / "predictions")
 
 
 # ---------------------------------------------------------------- analysis
@@ -207,12 +67,9 @@ def load_scores(p: Params, root: Path = METRICS) -> dict[tuple[str, str, str, st
     for variant in m.variants:
         for target in m.targets:
             for seed in p.seeds:
-                path = eval_file(variant, target, seed, root)
-                if not path.is_file():
-                    raise FileNotFoundError(f"missing multilingual metrics {path} (run the "
-                                            "multilingual stages)")
-                rec = json.loads(path.read_text())
-                for lang, s in rec["languages"].items():
+                path = _layout(root).eval_file(variant, target, seed)
+                rec = EvalRecord.read(path)
+                for lang, s in rec.languages.items():
                     for metric in QA_METRICS:
                         if metric not in s:
                             raise KeyError(f"{path}: no {metric!r} for {lang!r} (a span-QA "
@@ -247,13 +104,14 @@ def compare(p: Params, root: Path = METRICS) -> tuple[dict, dict]:
     per_lang: dict[tuple[str, str, str, str], dict] = {}
     deltas: dict[tuple[str, str, str, str], np.ndarray] = {}
     for target in m.targets:
-        ref = predictions_dir(m.baseline, target, seeds[0], root)
+        layout = _layout(root)
+        ref = layout.prediction_dir(m.baseline, target, seeds[0])
         langs = sorted(f.stem for f in ref.glob("*.json")) if ref.is_dir() else []
         if not langs:
             raise FileNotFoundError(f"no per-example predictions under {ref} (run "
                                     f"multilingual_evaluate for {m.baseline!r})")
         for lang in langs:
-            records = [[read_predictions(predictions_dir(v, target, s, root) / f"{lang}.json")
+            records = [[read_predictions(layout.prediction_dir(v, target, s) / f"{lang}.json")
                         for s in seeds] for v in systems]
             for metric in QA_METRICS:
                 arr, kind = aligned_stats(records, metric)
@@ -311,7 +169,7 @@ def _train_sizes(p: Params, root: Path) -> dict[str, dict[str, int]]:
     """{variant: {lang: intermediate train examples}} from the first seed's dev file (if any)."""
     out = {}
     for variant, v in p.studies.multilingual.variants.items():
-        f = dev_file("intermediate", variant, p.seeds[0], root)
+        f = _layout(root).dev_file("intermediate", variant, p.seeds[0])
         if f.is_file():
             counts = json.loads(f.read_text()).get("train_examples_per_language", {})
             out[variant] = {lang: counts[lang] for lang in v.languages if lang in counts}

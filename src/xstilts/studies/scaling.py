@@ -15,7 +15,7 @@ its own copy of the pipeline with the main grid's hyperparameters (`intermediate
         -> metrics/scaling/eval/<m>/<itask>/<target>/seed<s>.json (the format of metrics/eval)
 
 Dev files: metrics/scaling/dev/{intermediate,target}/<m>/...; the training code is the main
-grid's (`phases._train_phase`: same seeding, resumable state, model selection on English dev).
+grid's (`xstilts.cell`: same seeding, resumable state, model selection on English dev).
 The model file records the parameter count: non-embedding parameters N (Kaplan et al. 2020:
 every parameter except token, position and token-type embeddings) and the total.
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,219 +42,18 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.params import BASELINE, Params, StudyStats
-from xstilts.paths import write_json
+from xstilts.paths import METRICS as ROOT
+from xstilts.paths import Layout, scaling_model_file
+from xstilts.records import EvalRecord
 from xstilts.studies import common
 from xstilts.studies.common import Section, StudyResult
 
-log = logging.getLogger(__name__)
-
-MODELS = Path("models/scaling")
-METRICS = Path("metrics/scaling")
+METRICS = ROOT / "scaling"
 AVG = "avg"  # the mean over the study's targets
 
 
-# ---------------------------------------------------------------- paths
-
-
-def base_dir(m: str, root: Path = MODELS) -> Path:
-    return root / m / "base"
-
-
-def intermediate_dir(m: str, itask: str, seed: int, root: Path = MODELS) -> Path:
-    return root / m / "intermediate" / itask / f"seed{seed}"
-
-
-def target_dir(m: str, itask: str, target: str, seed: int, root: Path = MODELS) -> Path:
-    return root / m / "target" / itask / target / f"seed{seed}"
-
-
-def model_file(m: str, root: Path = METRICS) -> Path:
-    return root / "model" / f"{m}.json"
-
-
-def dev_file(phase: str, path: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "dev" / phase / path / f"seed{seed}.json"
-
-
-def eval_file(m: str, itask: str, target: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "eval" / m / itask / target / f"seed{seed}.json"
-
-
-def spec_params(p: Params, m: str) -> Params:
-    """`p` with `model` replaced by the spec of scaling model `m` (pooling, loading, trim)."""
-    spec = p.studies.scaling.specs.get(m)
-    if spec is None:
-        raise KeyError(f"unknown scaling model {m!r}; specs: {sorted(p.studies.scaling.specs)}")
-    return p.model_copy(update={"model": spec})
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    write_json(path, common._jsonable(obj))
-
-
-# ---------------------------------------------------------------- parameter counts
-
-
-def count_parameters(model) -> dict[str, int]:
-    """{"params_total", "params_embedding", "params_non_embedding"} of a torch model: embedding
-    = the weights of its `nn.Embedding` modules (token, position, token type); shared (tied)
-    tensors count once. Non-embedding parameters are Kaplan et al.'s N."""
-    from torch import nn
-
-    seen: set[int] = set()
-    total = embedding = 0
-    emb_ids = {id(mod.weight) for mod in model.modules() if isinstance(mod, nn.Embedding)}
-    for prm in model.parameters():
-        if id(prm) in seen:
-            continue
-        seen.add(id(prm))
-        total += prm.numel()
-        if id(prm) in emb_ids:
-            embedding += prm.numel()
-    return {"params_total": total, "params_embedding": embedding,
-            "params_non_embedding": total - embedding}
-
-
-# ---------------------------------------------------------------- stages
-
-
-def run_scaling_model(p: Params, m: str) -> dict:
-    """Stage scaling_model@<m>: the base model folder (as prepare_model, with the spec's
-    settings) and its metrics file (parameter counts, family, pooling, tokenizer notes)."""
-    from xstilts.modeling import load_encoder
-    from xstilts.phases import prepare_base_model
-
-    q = spec_params(p, m)
-    spec = q.model
-    out = base_dir(m)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stats = prepare_base_model(q, out=out)
-    encoder, tokenizer = load_encoder(out, spec.trust_remote_code)
-    cfg = encoder.config
-    pad_is_eos = (tokenizer.pad_token_id is not None
-                  and tokenizer.pad_token_id == tokenizer.eos_token_id)
-    result = {"model": m, **stats, **count_parameters(encoder), "family": spec.family,
-              "pooling": spec.pooling, "architecture": type(encoder).__name__,
-              "layers": getattr(cfg, "num_hidden_layers", None),
-              "hidden_size": getattr(cfg, "hidden_size", None),
-              "vocab_size": getattr(cfg, "vocab_size", None),
-              "trimmed": "vocab_after" in stats, "pad_token": tokenizer.pad_token,
-              "pad_is_eos": pad_is_eos, "padding_side": tokenizer.padding_side,
-              "special_tokens_single": tokenizer.num_special_tokens_to_add(pair=False),
-              "special_tokens_pair": tokenizer.num_special_tokens_to_add(pair=True)}
-    _write_json(model_file(m), result)
-    log.info("scaling model %s: %s, %d non-embedding parameters", m, result["architecture"],
-             result["params_non_embedding"])
-    return result
-
-
-def _tags(m: str, **kw) -> dict[str, str]:
-    return {"study": "scaling", "model": m, **{k: str(v) for k, v in kw.items()}}
-
-
-def run_scaling_intermediate(p: Params, m: str, itask: str, seed: int) -> dict:
-    """Stage scaling_intermediate@<m>-<itask>-<seed>: English intermediate training of model
-    `m` (the main grid's code and hyperparameters; `none` copies the base model)."""
-    from xstilts import phases
-    from xstilts.modeling import load_encoder, save_encoder
-    from xstilts.tracking import Tracker, write_run_id
-
-    q = spec_params(p, m)
-    base, out = base_dir(m), intermediate_dir(m, itask, seed)
-    tracker = Tracker(p.tracking)
-    run = tracker.start(f"scaling {m} {itask} seed{seed}",
-                        _tags(m, itask=itask, seed=seed, phase="intermediate",
-                              dvc_stage=f"scaling_intermediate@{m}-{itask}-{seed}"))
-    tracker.log_params(run, {"model": q.model.model_dump(), "seed": seed, "itask": itask})
-    dev = dev_file("intermediate", f"{m}/{itask}", seed)
-    if itask == BASELINE:
-        encoder, tokenizer = load_encoder(base, q.model.trust_remote_code)
-        save_encoder(encoder, tokenizer, phases.fresh_dir(out))
-        result = {"model": m, "itask": itask, "seed": seed, "trained": False}
-        _write_json(dev, result)
-    else:
-        hp = q.intermediate_hparams(itask)
-        mixture = q.mixture(itask)
-        tracker.log_params(run, {"hparams": hp.model_dump()})
-        cell = f"scaling/{m}/intermediate/{itask}/seed{seed}"
-        result = phases._train_phase(q, itask, base, out, hp, seed, tracker, run,
-                                     f"scaling {m} intermediate {itask}", cell, mixture)
-        _write_json(dev, {"model": m, **phases._summary(result)})
-        phases._clear_resume(q, cell)
-    write_run_id(out, run, tracker.uri)
-    tracker.finish(run)
-    return result
-
-
-def run_scaling_target(p: Params, m: str, itask: str, target: str, seed: int) -> dict:
-    """Stage scaling_target@<m>-<itask>-<target>-<seed>: English target training (fresh head)
-    from model `m`'s intermediate checkpoint."""
-    from xstilts import phases
-    from xstilts.tracking import Tracker, read_run_id, write_run_id
-
-    q = spec_params(p, m)
-    src, out = intermediate_dir(m, itask, seed), target_dir(m, itask, target, seed)
-    tracker = Tracker(p.tracking)
-    parent = read_run_id(src)
-    run = tracker.start(f"scaling {m} {itask} -> {target} seed{seed}",
-                        _tags(m, itask=itask, target=target, seed=seed, phase="target",
-                              dvc_stage=f"scaling_target@{m}-{itask}-{target}-{seed}"),
-                        parent=parent if tracker.exists(parent) else None)
-    hp = q.target.hparams[target]
-    tracker.log_params(run, {"hparams": hp.model_dump(), "seed": seed, "itask": itask,
-                             "target": target, "model": m})
-    cell = f"scaling/{m}/target/{itask}/{target}/seed{seed}"
-    result = phases._train_phase(q, target, src, out, hp, seed, tracker, run,
-                                 f"scaling {m} target {itask}->{target}", cell)
-    _write_json(dev_file("target", f"{m}/{itask}/{target}", seed),
-                {"model": m, **phases._summary(result)})
-    write_run_id(out, run, tracker.uri)
-    tracker.finish(run)
-    phases._clear_resume(q, cell)
-    return result
-
-
-def run_scaling_evaluate(p: Params, m: str, itask: str, target: str, seed: int) -> dict:
-    """Stage scaling_evaluate@<m>-<itask>-<target>-<seed>: zero-shot scores on the test split
-    of every language, written in the format of metrics/eval (+ the model's counts)."""
-    from xstilts.data import load_split
-    from xstilts.evaluation import score_split
-    from xstilts.modeling import load_task_model
-    from xstilts.phases import DATA, _eval_langs
-    from xstilts.tasks import get_task
-    from xstilts.tracking import Tracker, metric_key, read_run_id
-    from xstilts.train import setup_runtime
-
-    q = spec_params(p, m)
-    task = get_task(target)
-    ckpt = target_dir(m, itask, target, seed)
-    device, bf16 = setup_runtime(p.runtime)
-    model, tokenizer = load_task_model(ckpt, task, q.model.trust_remote_code)
-    model.to(device)
-    hp = p.target.hparams[target]
-    scores = {}
-    for lang in _eval_langs(p, task):
-        ds = load_split(DATA, target, lang, "test", "evaluate")
-        scores[lang] = score_split(model, task, ds, tokenizer, lang, hp.max_length, hp.stride,
-                                   p.evaluate.batch_size, device, bf16,
-                                   f"scaling test {m} {itask}->{target} {lang}")
-    info = json.loads(model_file(m).read_text())
-    metric = task.metric
-    non_en = [s[metric] for lang, s in scores.items() if lang != "en"]
-    result = {"model": m, "itask": itask, "target": target, "seed": seed, "metric": metric,
-              "languages": scores, "avg_non_en": float(np.mean(non_en)) if non_en else None,
-              "avg_all": float(np.mean([s[metric] for s in scores.values()])),
-              "family": info["family"], "params_non_embedding": info["params_non_embedding"]}
-    _write_json(eval_file(m, itask, target, seed), result)
-    tracker = Tracker(p.tracking)
-    run = read_run_id(ckpt)
-    if tracker.exists(run):
-        values = {metric_key(target, k, lang): v for lang, s in scores.items()
-                  for k, v in s.items()}
-        if result["avg_non_en"] is not None:
-            values[metric_key(target, metric, "avg_non_en")] = result["avg_non_en"]
-        tracker.log_metrics(run, values)
-    return result
+def _layout(m: str, root: Path) -> Layout:
+    return Layout(metrics=root, predictions=root / "predictions", metrics_key=m)
 
 
 # ---------------------------------------------------------------- the power-law fit
@@ -393,7 +191,7 @@ def load_models(p: Params, root: Path = METRICS) -> dict[str, dict]:
     """{model key: its scaling_model metrics} for `studies.scaling.models` (missing: error)."""
     out = {}
     for m in p.studies.scaling.models:
-        f = model_file(m, root)
+        f = scaling_model_file(m, root)
         if not f.is_file():
             raise FileNotFoundError(f"missing scaling model metrics {f} (run scaling_model@{m})")
         out[m] = json.loads(f.read_text())
@@ -410,12 +208,9 @@ def load_gains(p: Params, root: Path = METRICS) -> list[dict]:
         for itask in sc.itasks:
             for target in sc.targets:
                 for seed in p.seeds:
-                    f = eval_file(m, itask, target, seed, root)
-                    if not f.is_file():
-                        raise FileNotFoundError(f"missing scaling evaluation metrics {f}")
-                    rec = json.loads(f.read_text())
-                    for lang, s in rec["languages"].items():
-                        scores[(m, itask, target, lang, seed)] = float(s[rec["metric"]])
+                    rec = EvalRecord.read(_layout(m, root).eval_file(itask, target, seed))
+                    for lang in rec.languages:
+                        scores[(m, itask, target, lang, seed)] = rec.score(lang)
     points = []
     for (m, itask, target, lang, seed), s in sorted(scores.items()):
         base = scores.get((m, BASELINE, target, lang, seed))

@@ -3,13 +3,16 @@
 Subsets. Fraction f of an intermediate task's English train split (n examples) keeps the
 first max(1, round(f n)) indices of one permutation drawn with `studies.volume.subset_seed`
 (independent of the training seed), so the subsets of one task are nested: f < f' implies
-subset(f) ⊂ subset(f'). Hyperparameters are the task's `intermediate.hparams` (same epochs:
-fewer examples, fewer steps).
+subset(f) ⊂ subset(f') (`xstilts.families.nested_subset`). Hyperparameters are the task's
+`intermediate.hparams` (same epochs: fewer examples, fewer steps). The cells are trained and
+evaluated by the main grid's code (`xstilts.cell`, family `volume`); this module is the
+analysis.
 
 Stages (dvc.yaml): `volume_intermediate@<itask>-<f>-<seed>` -> `models/volume/intermediate/
 <itask>/frac<f>/seed<s>`; `volume_target@<itask>-<f>-<target>-<seed>` (English target training,
 fresh head) -> `models/volume/target/...`; `volume_evaluate@...` -> `metrics/volume/eval/<itask>/
-frac<f>/<target>/seed<s>.json` (same format as `metrics/eval`). The fraction's text as DVC
+frac<f>/<target>/seed<s>.json` (`xstilts.records.EvalRecord`, with the fraction and the number
+of intermediate training examples) and `metrics/volume/predictions/...`. The fraction's text as DVC
 renders it names the folder; the analysis reads the fraction and size from the files.
 
 Analysis: per intermediate task, target and language, the zero-shot score (main metric, mean
@@ -21,183 +24,17 @@ bootstrap intervals, the least-squares slope; a per-language plot.
 from __future__ import annotations
 
 import csv
-import json
-import logging
-import time
 from pathlib import Path
 
 import numpy as np
 
 from xstilts.params import BASELINE, Params
-from xstilts.paths import write_json
+from xstilts.paths import study_layout
+from xstilts.records import EvalRecord
 from xstilts.studies import common
 from xstilts.studies.common import Section, StudyResult
 
-log = logging.getLogger(__name__)
-
-DATA = Path("data/prepared")
-BASE = Path("models/base")
-MODELS = Path("models/volume")
-METRICS = Path("metrics/volume")
-
-
-def nested_subset(n: int, fraction: float, seed: int) -> list[int]:
-    """Sorted indices of the first max(1, round(fraction n)) positions of one seeded
-    permutation of range(n): nested across fractions, deterministic in (n, seed)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    if n < 1:
-        raise ValueError("cannot subset an empty split")
-    perm = np.random.default_rng(np.random.SeedSequence([seed, n])).permutation(n)
-    k = max(1, int(round(fraction * n)))
-    return sorted(int(i) for i in perm[:k])
-
-
-def intermediate_dir(itask: str, frac: str, seed: int, root: Path = MODELS) -> Path:
-    return root / "intermediate" / itask / f"frac{frac}" / f"seed{seed}"
-
-
-def target_dir(itask: str, frac: str, target: str, seed: int, root: Path = MODELS) -> Path:
-    return root / "target" / itask / f"frac{frac}" / target / f"seed{seed}"
-
-
-def eval_file(itask: str, frac: str, target: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "eval" / itask / f"frac{frac}" / target / f"seed{seed}.json"
-
-
-def dev_file(phase: str, path: str, seed: int, root: Path = METRICS) -> Path:
-    return root / "dev" / phase / path / f"seed{seed}.json"
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    write_json(path, common._jsonable(obj))
-
-
-def _train(p: Params, task_name: str, init: Path, out: Path, hp, seed: int, tracker, run: str,
-           desc: str, subset: tuple[float, int] | None = None, train_ds=None) -> dict:
-    """Train `task_name` on English from checkpoint `init` (on a nested subset of the train
-    split when `subset` = (fraction, subset_seed); on `train_ds` when given, e.g. study 2's
-    multilingual train set); select on English dev; save to `out`."""
-    from xstilts.data import load_split
-    from xstilts.modeling import TaskModel, load_encoder
-    from xstilts.phases import run_settings
-    from xstilts.tasks import get_task
-    from xstilts.train import set_seed, setup_runtime, train_task
-
-    task = get_task(task_name)
-    device, bf16 = setup_runtime(p.runtime)
-    encoder, tokenizer = load_encoder(init, p.model.trust_remote_code)
-    set_seed(seed)  # the fresh head's initialisation depends on the seed only
-    model = TaskModel(encoder, task, p.model.pooling, hp.dropout, label_piece=hp.label_piece)
-    if train_ds is None:
-        train_ds = load_split(DATA, task_name, "en", "train", "train")
-    n_full = len(train_ds)
-    if subset is not None:
-        train_ds = train_ds.select(nested_subset(n_full, subset[0], subset[1]))
-    dev_ds = load_split(DATA, task_name, "en", "dev", "select")
-    t0 = time.time()
-
-    def on_eval(point: dict) -> None:
-        tracker.log_metrics(run, {f"dev/{k}": v for k, v in point.items() if k != "step"},
-                            step=point["step"])
-
-    res = train_task(model, tokenizer, train_ds, dev_ds, hp, seed, device, bf16,
-                     p.evaluate.batch_size, on_eval, desc)
-    model.cpu().save(out, tokenizer, {"best_dev": res.best_score, "best_step": res.best_step,
-                                      **run_settings(hp)})
-    result = {"task": task_name, "seed": seed, "best_dev": res.best_score,
-              "best_step": res.best_step, "steps": res.steps,
-              "train_seconds": round(time.time() - t0, 1), "train_examples": len(train_ds),
-              "train_examples_full": n_full}
-    tracker.log_metrics(run, {f"best_dev/{task.metric}": res.best_score,
-                              "train_examples": len(train_ds)})
-    return result
-
-
-def run_volume_intermediate(p: Params, itask: str, frac: str, seed: int) -> dict:
-    """Stage volume_intermediate: train `itask` from the base model on fraction `frac`."""
-    from xstilts.phases import fresh_dir
-    from xstilts.tracking import Tracker, write_run_id
-
-    fraction = float(frac)
-    out = fresh_dir(intermediate_dir(itask, frac, seed))
-    tracker = Tracker(p.tracking)
-    run = tracker.start(f"volume {itask} f={frac} seed{seed}",
-                        {"study": "volume", "itask": itask, "fraction": frac, "seed": str(seed),
-                         "phase": "intermediate",
-                         "dvc_stage": f"volume_intermediate@{itask}-{frac}-{seed}"})
-    hp = p.intermediate_hparams(itask)
-    tracker.log_params(run, {"hparams": hp.model_dump(), "fraction": fraction,
-                             "subset_seed": p.studies.volume.subset_seed, "seed": seed})
-    result = _train(p, itask, BASE, out, hp, seed, tracker, run, f"volume {itask} f={frac}",
-                    (fraction, p.studies.volume.subset_seed))
-    result["fraction"] = fraction
-    _write_json(dev_file("intermediate", f"{itask}/frac{frac}", seed), result)
-    write_run_id(out, run, tracker.uri)
-    tracker.finish(run)
-    return result
-
-
-def run_volume_target(p: Params, itask: str, frac: str, target: str, seed: int) -> dict:
-    """Stage volume_target: English target training from the volume intermediate checkpoint."""
-    from xstilts.phases import fresh_dir
-    from xstilts.tracking import Tracker, read_run_id, write_run_id
-
-    src = intermediate_dir(itask, frac, seed)
-    out = fresh_dir(target_dir(itask, frac, target, seed))
-    tracker = Tracker(p.tracking)
-    parent = read_run_id(src)
-    run = tracker.start(f"volume {itask} f={frac} -> {target} seed{seed}",
-                        {"study": "volume", "itask": itask, "fraction": frac, "target": target,
-                         "seed": str(seed), "phase": "target",
-                         "dvc_stage": f"volume_target@{itask}-{frac}-{target}-{seed}"},
-                        parent=parent if tracker.exists(parent) else None)
-    hp = p.target.hparams[target]
-    tracker.log_params(run, {"hparams": hp.model_dump(), "seed": seed})
-    result = _train(p, target, src, out, hp, seed, tracker, run,
-                    f"volume target {itask} f={frac}->{target}")
-    _write_json(dev_file("target", f"{itask}/frac{frac}/{target}", seed), result)
-    write_run_id(out, run, tracker.uri)
-    tracker.finish(run)
-    return result
-
-
-def run_volume_evaluate(p: Params, itask: str, frac: str, target: str, seed: int) -> dict:
-    """Stage volume_evaluate: zero-shot scores of every language's test split."""
-    from xstilts.data import load_split
-    from xstilts.evaluation import score_split
-    from xstilts.modeling import load_task_model
-    from xstilts.tasks import get_task
-    from xstilts.tracking import Tracker, metric_key, read_run_id
-    from xstilts.train import setup_runtime
-
-    task = get_task(target)
-    ckpt = target_dir(itask, frac, target, seed)
-    device, bf16 = setup_runtime(p.runtime)
-    model, tokenizer = load_task_model(ckpt, task, p.model.trust_remote_code)
-    model.to(device)
-    hp = p.target.hparams[target]
-    src = p.tasks[target]
-    langs = [lang for lang in (src.languages or list(task.languages))
-             if task.has_split(lang, "test")]
-    scores = {}
-    for lang in langs:
-        ds = load_split(DATA, target, lang, "test", "evaluate")
-        scores[lang] = score_split(model, task, ds, tokenizer, lang, hp.max_length, hp.stride,
-                                   p.evaluate.batch_size, device, bf16,
-                                   f"volume test {itask} f={frac}->{target} {lang}")
-    inter = json.loads(dev_file("intermediate", f"{itask}/frac{frac}", seed).read_text())
-    non_en = [s[task.metric] for lang, s in scores.items() if lang != "en"]
-    result = {"itask": itask, "target": target, "seed": seed, "metric": task.metric,
-              "fraction": float(frac), "train_examples": inter["train_examples"],
-              "languages": scores, "avg_non_en": float(np.mean(non_en)) if non_en else None}
-    _write_json(eval_file(itask, frac, target, seed), result)
-    tracker = Tracker(p.tracking)
-    run = read_run_id(ckpt)
-    if tracker.exists(run):
-        tracker.log_metrics(run, {metric_key(target, m, lang): v
-                                  for lang, s in scores.items() for m, v in s.items()})
-    return result
+METRICS = study_layout("volume").metrics
 
 
 # ---------------------------------------------------------------- analysis
@@ -219,13 +56,10 @@ def load_volume_scores(p: Params, root: Path = METRICS,
                                         f"{root / 'eval' / itask} (run the volume stages)")
             for target in v.targets:
                 for seed in p.seeds:
-                    path = folders[f] / target / f"seed{seed}.json"
-                    if not path.is_file():
-                        raise FileNotFoundError(f"missing volume metrics {path}")
-                    rec = json.loads(path.read_text())
-                    for lang, s in rec["languages"].items():
+                    rec = EvalRecord.read(folders[f] / target / f"seed{seed}.json")
+                    for lang in rec.languages:
                         acc.setdefault((itask, target, lang), {}).setdefault(
-                            int(rec["train_examples"]), []).append(float(s[rec["metric"]]))
+                            int(rec.train_examples), []).append(rec.score(lang))
         if v.include_baseline:
             for r in common.load_scores(eval_root, [BASELINE], v.targets, p.seeds):
                 if r.main:

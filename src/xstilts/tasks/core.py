@@ -207,7 +207,7 @@ class Task:
 
 
 REGISTRY: dict[str, Task] = {}
-# Where prepare_data writes each task (relative to the repository root, as xstilts.phases.DATA).
+# Where prepare_data writes each task (relative to the repository root, as xstilts.paths.DATA).
 PREPARED_ROOT = Path("data/prepared")
 
 

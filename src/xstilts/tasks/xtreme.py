@@ -2,7 +2,7 @@
 hub or from the official release files.
 
 Every task has a hub loader and a local loader, both returning ``{(lang, split): records}`` in the
-canonical schema of the task type. Conventions (those of the pipeline, see ``xstilts.phases``):
+canonical schema of the task type. Conventions (those of the pipeline, see ``xstilts.cell``):
 
 * English has ``train`` and ``dev`` (training, model selection) for trained tasks; every language
   evaluated zero-shot has ``test``. English is always loaded, even when ``languages`` omits it.

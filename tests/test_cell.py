@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts import data, phases
+from xstilts import cell, data, families, paths, prepare_model
 from xstilts.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +56,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp)
     for name, src in p.tasks.items():
-        data.prepare_task(name, src, phases.DATA / name)
-    stats = phases.prepare_base_model(p)
+        data.prepare_task(name, src, paths.DATA / name)
+    stats = prepare_model.prepare_base_model(p)
     yield tmp, p, stats
     mp.undo()
 
@@ -79,21 +79,21 @@ def test_training_reads_only_english(workdir, monkeypatch):
         return real(path, *a, **k)
 
     monkeypatch.setattr(data, "load_from_disk", spy)
-    phases.run_intermediate(p, "cldr_region", 0)
-    phases.run_intermediate(p, "none", 0)
-    phases.run_target(p, "cldr_region", "xcat_pair", 0)
+    families.run_stage(p, "intermediate", "cldr_region", 0)
+    families.run_stage(p, "intermediate", "none", 0)
+    families.run_stage(p, "target", "cldr_region", "xcat_pair", 0)
     assert read, "the spy saw no reads"
     langs = {Path(r).parent.name for r in read}
     assert langs == {"en"}, read
     with pytest.raises(data.ZeroShotViolation):
-        data.load_split(phases.DATA, "xcat_pair", "de", "dev", "select")
+        data.load_split(paths.DATA, "xcat_pair", "de", "dev", "select")
 
 
 def test_target_starts_from_intermediate_encoder_with_fresh_head(workdir, monkeypatch):
     tmp, p, _ = workdir
     monkeypatch.chdir(tmp)
-    if not phases.intermediate_dir("cldr_region", 0).is_dir():
-        phases.run_intermediate(p, "cldr_region", 0)
+    if not paths.intermediate_dir("cldr_region", 0).is_dir():
+        families.run_stage(p, "intermediate", "cldr_region", 0)
     seen = {}
 
     def fake_train(model, *a, **k):
@@ -101,11 +101,11 @@ def test_target_starts_from_intermediate_encoder_with_fresh_head(workdir, monkey
         seen["head"] = {k: v.clone() for k, v in model.head.state_dict().items()}
         return _NoTrain()
 
-    monkeypatch.setattr(phases, "train_task", fake_train)
-    phases.run_target(p, "cldr_region", "xcat_tag", 0)
-    ckpt = phases.intermediate_dir("cldr_region", 0)
+    monkeypatch.setattr(cell, "train_task", fake_train)
+    families.run_stage(p, "target", "cldr_region", "xcat_tag", 0)
+    ckpt = paths.intermediate_dir("cldr_region", 0)
     inter = load_file(str(next((ckpt / "encoder").glob("*.safetensors"))))
-    base = load_file(str(next((phases.BASE).glob("*.safetensors"))))
+    base = load_file(str(next((paths.BASE).glob("*.safetensors"))))
     changed = 0
     for name, value in seen["encoder"].items():
         key = next(k for k in inter if k.endswith(name))
@@ -148,14 +148,14 @@ def test_evaluate_retrieval_and_report(workdir, monkeypatch):
     tmp, p, _ = workdir
     monkeypatch.chdir(tmp)
     for itask in p.intermediate.tasks:
-        if not phases.intermediate_dir(itask, 0).is_dir():
-            phases.run_intermediate(p, itask, 0)
+        if not paths.intermediate_dir(itask, 0).is_dir():
+            families.run_stage(p, "intermediate", itask, 0)
         for target in p.target.tasks:
-            phases.run_target(p, itask, target, 0)
-            res = phases.run_evaluate(p, itask, target, 0)
-            assert set(res["languages"]) >= {"de", "ru", "zh"}
-        phases.run_retrieval(p, itask, "xname_retrieval", 0)
-    res = json.loads(phases.eval_file("none", "xcat_tag", 0).read_text())
+            families.run_stage(p, "target", itask, target, 0)
+            res = families.run_stage(p, "evaluate", itask, target, 0)
+            assert set(res.languages) >= {"de", "ru", "zh"}
+        families.run_stage(p, "retrieve", itask, "xname_retrieval", 0)
+    res = json.loads(paths.eval_file("none", "xcat_tag", 0).read_text())
     for lang, scores in res["languages"].items():
         assert 0.0 <= scores["f1"] <= 100.0, lang
     # per-example prediction files reproduce the metrics (tagging: corpus F1 from entity counts)
@@ -164,7 +164,7 @@ def test_evaluate_retrieval_and_report(workdir, monkeypatch):
 
     for itask in p.intermediate.tasks:
         for target in [*p.target.tasks, "xname_retrieval"]:
-            res = json.loads(phases.eval_file(itask, target, 0).read_text())
+            res = json.loads(paths.eval_file(itask, target, 0).read_text())
             for lang, scores in res["languages"].items():
                 rec = read_predictions(prediction_file(itask, target, 0, lang))
                 assert list(rec["predictions"]) == rec["ids"]
