@@ -3,7 +3,7 @@
 Runs `dvc repro <args>` in the current project, time-stamps every line it prints, and reports:
   * every stage's wall time (from its "Running stage" line to the next stage's), its family
     (prepare_data, intermediate, target, evaluate, ...) and how many tokenized feature sets it
-    read from the feature cache (`xstilts.feature_cache` log lines) instead of tokenizing;
+    read from the feature cache (`xstilts.core.feature_cache` log lines) instead of tokenizing;
   * per family: stages, total and mean seconds;
   * the grid model fitted to those means: wall(I, T, L) = fixed + I * per_itask + T * per_target
     + I * T * (per_cell + (L - L_run) * per_language) (I intermediate tasks incl. the baseline,

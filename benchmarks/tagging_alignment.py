@@ -76,7 +76,7 @@ def token_accuracy(work: Path, target: str, seed: int, lang: str) -> float:
     """Per-word accuracy from the evaluate stage's prediction file (gold tags re-read)."""
     rec = json.loads((work / "predictions" / "none" / target / f"seed{seed}" / f"{lang}.json")
                      .read_text(encoding="utf-8"))
-    from xstilts.data import load_split
+    from xstilts.core.data import load_split
 
     gold = load_split(work / "data" / "prepared", target, lang, "test", "evaluate")
     tags = dict(zip(gold["id"], gold["tags"], strict=True))

@@ -2,7 +2,7 @@
 
 Each (config, run) is measured in a fresh subprocess (so peak RSS from `resource.getrusage` is
 per configuration). Configs:
-  ours   `xstilts.train.train_task` (TaskModel, mean pooling, bf16 autocast as runtime.bf16=auto,
+  ours   `core.train.train_task` (TaskModel, mean pooling, bf16 autocast as runtime.bf16=auto,
          dynamic padding + length-grouped batches, AdamW foreach), dev set of 32 pairs,
          evals_per_epoch=1. Training time = wall time of `train_task` MINUS the wall time of its
          dev evaluation (`score_split`, timed by wrapping it); it still includes featurize
@@ -14,7 +14,7 @@ per configuration). Configs:
          train_sampling_strategy="group_by_length", bf16=True. Evaluation: `Trainer.evaluate`
          (batch 64, dynamic padding, bf16).
   bf16 (ours, B) follows `--bf16`: auto (default) = bf16 only where the CPU computes it natively
-  (`xstilts.train.cpu_has_native_bf16`: AVX512-BF16 / AMX / Arm BF16), fp32 elsewhere (emulated
+  (`xstilts.core.train.cpu_has_native_bf16`: AVX512-BF16 / AMX / Arm BF16), fp32 elsewhere (emulated
   bf16 is ~9x slower than fp32 on an AVX2-only CPU); the output says which was used.
 Trainer times are the wall time of `trainer.train()` / `trainer.evaluate()` (the dataset is
 tokenized before, untimed). Model for the Trainer: AutoModelForSequenceClassification from the same
@@ -88,7 +88,7 @@ def make_data(n_train: int, n_dev: int, n_eval: int) -> tuple[dict, str]:
 
 
 def prepare_model(trim_texts: list | None) -> Path:
-    from xstilts import base_model
+    from xstilts.core import base_model
 
     full = CACHE / "e5-full"
     if not (full / "config.json").is_file():
@@ -209,8 +209,8 @@ def _apply_variant(variant: str, T) -> None:
 
     import torch
 
-    import xstilts.evaluation as E
-    from xstilts import feature_cache, features
+    import xstilts.core.evaluation as E
+    from xstilts.core import feature_cache, features
 
     if variant == "random_batches":
         def unsorted(rows, batch_size, seed, shuffle=True):
@@ -252,11 +252,11 @@ def _apply_variant(variant: str, T) -> None:
 def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") -> dict:
     from datasets import Dataset
 
-    import xstilts.train as T
-    from xstilts import evaluation
-    from xstilts.features import featurize, length_grouped_batches
-    from xstilts.modeling import TaskModel, load_encoder
-    from xstilts.params import RuntimeParams, TrainHParams
+    import xstilts.core.train as T
+    from xstilts.core import evaluation
+    from xstilts.core.features import featurize, length_grouped_batches
+    from xstilts.core.modeling import TaskModel, load_encoder
+    from xstilts.core.params import RuntimeParams, TrainHParams
     from xstilts.tasks import get_task
 
     rt = RuntimeParams(device="cpu", bf16=_bf16_setting() if variant != "fp32" else False,
@@ -286,7 +286,7 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
     T.score_split = real
     train_time = total - dev_time[0]
 
-    from xstilts.features import _featurize
+    from xstilts.core.features import _featurize
 
     t0 = time.perf_counter()  # tokenizing the train set once, uncached (for reference)
     rows = _featurize(task, train_ds, tok, MAX_LEN, hp.stride, True)
@@ -311,7 +311,7 @@ def _bf16_setting() -> bool | str:
 
 
 def _native_bf16() -> bool:
-    from xstilts.train import cpu_has_native_bf16
+    from xstilts.core.train import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
 
@@ -320,7 +320,7 @@ def _bf16_used() -> bool:
     """Whether ours and B run bf16: --bf16 resolved as runtime.bf16 is (train.resolve_bf16)."""
     import torch
 
-    from xstilts.train import resolve_bf16
+    from xstilts.core.train import resolve_bf16
 
     return resolve_bf16(_bf16_setting(), torch.device("cpu"))
 

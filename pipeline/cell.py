@@ -1,11 +1,11 @@
-"""Stage <kind>@<args>: one phase of one cell, for every family (`xstilts.families`):
+"""Stage <kind>@<args>: one phase of one cell, for every family (`xstilts.core.families`):
 intermediate, target, evaluate, retrieve of the main grid and the studies' volume_*,
-multilingual_* and scaling_* stages, all run by `xstilts.cell`."""
+multilingual_* and scaling_* stages, all run by `xstilts.core.cell`."""
 
 import argparse
 
-from xstilts.families import KINDS, check_args, run_stage
-from xstilts.stage import stage_setup
+from xstilts.core.families import KINDS, check_args, run_stage
+from xstilts.core.stage import stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__,

@@ -1,15 +1,14 @@
 """Stage export@<itask>-<seed>: test predictions in the XTREME submission layout.
 
 Writes submission/<itask>/seed<s>/<task>/test-<lang>.{tsv,json} for every target and retrieval
-task from predictions/<itask>/<task>/seed<s>/ (formats: xstilts.export).
+task from predictions/<itask>/<task>/seed<s>/ (formats: xstilts.core.export).
 """
 
 import argparse
 import logging
 
-from xstilts.export import export_cell
-from xstilts.report import targets
-from xstilts.stage import choice, stage_setup
+from xstilts.core.export import export_cell
+from xstilts.core.stage import choice, stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
@@ -19,5 +18,6 @@ if __name__ == "__main__":
     p = stage_setup(f"export@{args.itask}-{args.seed}")
     choice(args.itask, p.intermediate.tasks, "intermediate task")
     choice(args.seed, p.seeds, "seed")
-    files = export_cell(args.itask, int(args.seed), targets(p))
+    files = export_cell(args.itask, int(args.seed),
+                        [*p.target.tasks, *p.evaluate.retrieval_tasks])
     logging.info("wrote %d submission files", len(files))

@@ -4,10 +4,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from xstilts.data import prepare_task
-from xstilts.fingerprint import write_data_fingerprint
-from xstilts.paths import DATA, fresh_dir, write_json
-from xstilts.stage import choice, stage_setup
+from xstilts.core.data import prepare_task
+from xstilts.core.fingerprint import write_data_fingerprint
+from xstilts.core.paths import DATA, fresh_dir, write_json
+from xstilts.core.stage import choice, stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from xstilts.prepare_model import prepare_base_model
-from xstilts.stage import stage_setup
+from xstilts.core.prepare_model import prepare_base_model
+from xstilts.core.stage import stage_setup
 
 if __name__ == "__main__":
     p = stage_setup("prepare_model")

@@ -4,9 +4,9 @@ with the bootstrap gain, ci_low, ci_high and p over `none`."""
 
 from pathlib import Path
 
-from xstilts.report import log_significance, write_report
-from xstilts.stage import stage_setup
-from xstilts.tracking import Tracker
+from xstilts.analysis.report import log_significance, write_report
+from xstilts.core.stage import stage_setup
+from xstilts.core.tracking import Tracker
 
 if __name__ == "__main__":
     p = stage_setup("report")

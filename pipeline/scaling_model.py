@@ -1,11 +1,11 @@
 """Stage scaling_model@<model>: a scaling-study base model as a transformers folder (its
 vocabulary trimmed like models/base) and its parameter counts (study 3,
-xstilts.prepare_model)."""
+xstilts.core.prepare_model)."""
 
 import argparse
 
-from xstilts.prepare_model import prepare_scaling_model
-from xstilts.stage import choice, stage_setup
+from xstilts.core.prepare_model import prepare_scaling_model
+from xstilts.core.stage import choice, stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

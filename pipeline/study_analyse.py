@@ -1,11 +1,12 @@
-"""Stage study@<name>: one research study's analysis (xstilts.studies) on the pipeline's metric
-files; writes reports/studies/<name>.{md,json,png,csv} and one MLflow parent run."""
+"""Stage study@<name>: one research study's analysis (xstilts.analysis.studies) on the
+pipeline's metric files; writes reports/studies/<name>.{md,json,png,csv} and one MLflow parent
+run."""
 
 import argparse
 from pathlib import Path
 
-from xstilts.stage import choice, stage_setup
-from xstilts.studies import run_study
+from xstilts.analysis.studies import run_study
+from xstilts.core.stage import choice, stage_setup
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)

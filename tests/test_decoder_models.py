@@ -13,9 +13,9 @@ import pytest
 import torch
 from datasets import Dataset
 
-from xstilts.features import collate, featurize
-from xstilts.modeling import TaskModel, load_encoder, load_task_model, pool
-from xstilts.params import TrainHParams
+from xstilts.core.features import collate, featurize
+from xstilts.core.modeling import TaskModel, load_encoder, load_task_model, pool
+from xstilts.core.params import TrainHParams
 from xstilts.tasks import get_task
 
 CORPUS = ["the capital of Germany is Berlin", "Spain France Russia Turkey China Kenya",
@@ -73,7 +73,7 @@ def make_decoder(out: Path, kind: str = "llama") -> Path:
 @pytest.fixture(autouse=True, scope="module")
 def _memory_feature_cache():
     """Features cached in memory only (no disk folder left configured by another test)."""
-    from xstilts import feature_cache
+    from xstilts.core import feature_cache
 
     before = feature_cache.folder()
     feature_cache.configure(None)
@@ -84,7 +84,7 @@ def _memory_feature_cache():
 @pytest.fixture(scope="module", params=["llama", "gpt2"])
 def decoder_base(request, tmp_path_factory):
     """The decoder as the scaling_model stage prepares it (hub source, family decoder)."""
-    from xstilts import base_model
+    from xstilts.core import base_model
 
     raw = make_decoder(tmp_path_factory.mktemp(f"raw-{request.param}"), request.param)
     out = tmp_path_factory.mktemp(f"base-{request.param}") / "base"
@@ -127,7 +127,7 @@ def test_pairs_are_separated(decoder_base):
 def test_truncate_layers_of_a_decoder(tmp_path):
     from transformers import AutoModel
 
-    from xstilts import base_model
+    from xstilts.core import base_model
 
     for kind in ("llama", "gpt2"):
         raw = make_decoder(tmp_path / f"raw-{kind}", kind)
@@ -164,7 +164,7 @@ def test_last_pooling_picks_the_last_real_token_under_right_padding():
 def test_every_head_type_trains_and_round_trips(decoder_base, task_name, pooling, tmp_path):
     """A few optimiser steps and a dev evaluation per head type; saved and reloaded, the model
     gives identical logits."""
-    from xstilts.train import train_task
+    from xstilts.core.train import train_task
 
     kind, base = decoder_base
     task = get_task(task_name)

@@ -1,4 +1,4 @@
-"""DDP training (xstilts.distributed): the intermediate stage run as 2 CPU processes (gloo,
+"""DDP training (xstilts.core.distributed): the intermediate stage run as 2 CPU processes (gloo,
 started by the stage itself under torch.distributed.run) gives the dev curve, losses and
 weights of the 1-process run within float tolerance, and only rank 0 writes outputs and MLflow
 runs; params validation and launcher commands (no launch)."""
@@ -18,9 +18,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts import data, distributed, paths, prepare_model
-from xstilts import stage as cli
-from xstilts.params import ParamsError, RuntimeParams, parse_params
+from xstilts.core import data, distributed, paths, prepare_model
+from xstilts.core import stage as cli
+from xstilts.core.params import ParamsError, RuntimeParams, parse_params
 
 from .test_multitask import mixture_params
 
@@ -32,9 +32,9 @@ WEIGHT_ATOL = 1e-4
 
 DRIVER = '''
 import os, signal, sys
-from xstilts import train
-from xstilts.stage import stage_setup
-from xstilts.families import run_stage
+from xstilts.core import train
+from xstilts.core.stage import stage_setup
+from xstilts.core.families import run_stage
 
 after = int(os.environ.get("KILL_AFTER_STEPS", "0"))
 if after and os.environ.get("RANK") == "0":  # SIGKILL rank 0 after optimiser step `after`

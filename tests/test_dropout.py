@@ -1,4 +1,4 @@
-"""xstilts.dropout: the cheaper CPU dropout mask has nn.Dropout's distribution and gradient."""
+"""xstilts.core.dropout: the cheaper CPU dropout mask has nn.Dropout's distribution and gradient."""
 
 import math
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from xstilts import train
-from xstilts.dropout import FastDropout, _drop_mask, dropout, use_fast_dropout
-from xstilts.params import RuntimeParams
+from xstilts.core import train
+from xstilts.core.dropout import FastDropout, _drop_mask, dropout, use_fast_dropout
+from xstilts.core.params import RuntimeParams
 
 
 def test_random_bits_are_uniform():
@@ -90,8 +90,8 @@ def test_training_uses_fast_dropout_unless_switched_off(tiny_encoder_dir, fast):
     """`runtime.fast_dropout` decides which dropout modules a training run uses; both train."""
     from datasets import Dataset
 
-    from xstilts.modeling import TaskModel, load_encoder
-    from xstilts.params import TrainHParams
+    from xstilts.core.modeling import TaskModel, load_encoder
+    from xstilts.core.params import TrainHParams
     from xstilts.tasks import get_task
 
     task = get_task("xcat_pair")

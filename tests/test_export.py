@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from xstilts.export import export_cell
-from xstilts.predictions import prediction_file, write_predictions
+from xstilts.core.export import export_cell
+from xstilts.core.predictions import prediction_file, write_predictions
 
 
 def _write(root, task, kind, lang, ids, preds, labels=(), itask="none", seed=0):

@@ -9,8 +9,8 @@ import logging
 import pytest
 from datasets import Dataset
 
-from xstilts import feature_cache
-from xstilts.features import _featurize, featurize
+from xstilts.core import feature_cache
+from xstilts.core.features import _featurize, featurize
 from xstilts.tasks import get_task
 
 CASES = [  # (task, max_length, train)
@@ -101,7 +101,7 @@ def test_broken_entry_is_recomputed(cache_dir, xlmr_tokenizer, caplog):
         f.write_bytes(f.read_bytes()[:100])  # truncated, as by a full disk
     feature_cache.clear_memory()
     computed = feature_cache.stats["computed"]
-    with caplog.at_level(logging.WARNING, logger="xstilts.feature_cache"):
+    with caplog.at_level(logging.WARNING, logger="xstilts.core.feature_cache"):
         got = featurize(task, ds, xlmr_tokenizer, 32, 16, True)
     assert _plain(got) == want
     assert feature_cache.stats["computed"] == computed + 1

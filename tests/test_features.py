@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from datasets import Dataset
 
-from xstilts.features import IGNORE, collate, featurize, length_grouped_batches
+from xstilts.core.features import IGNORE, collate, featurize, length_grouped_batches
 from xstilts.tasks import SCHEMAS, get_task
 
 
@@ -95,7 +95,7 @@ def _tiny_model(tiny_encoder_dir, task):
     import torch
     from transformers import AutoModel
 
-    from xstilts.modeling import TaskModel
+    from xstilts.core.modeling import TaskModel
 
     torch.manual_seed(0)
     return TaskModel(AutoModel.from_pretrained(tiny_encoder_dir), task, "cls", 0.1)
@@ -106,8 +106,8 @@ def test_squad2_scoring_path_is_the_official_v2_metric(tiny_encoder_dir, xlmr_to
     average to them (a random tiny model: only the consistency is asserted)."""
     import torch
 
-    from xstilts import metrics
-    from xstilts.evaluation import predict_split
+    from xstilts.core import metrics
+    from xstilts.core.evaluation import predict_split
 
     task = get_task("squad2")
     ctx = "Москва — столица России. The Normans gave their name to Normandy."
@@ -135,7 +135,7 @@ def test_qa_tasks_score_with_xtreme_script_per_task(tiny_encoder_dir, xlmr_token
     under MLQA's rules (German article "die", Unicode quotes « »)."""
     import torch
 
-    from xstilts import evaluation
+    from xstilts.core import evaluation
 
     task = get_task(name)
     ds = _ds(name, [{"id": "q", "question": "Wie ist er?", "context": "Er ist die alt.",
@@ -154,8 +154,8 @@ def test_ccg_labels_and_accuracy_path(tiny_encoder_dir, xlmr_tokenizer):
     import numpy as np
     import torch
 
-    from xstilts import metrics
-    from xstilts.evaluation import predict_split
+    from xstilts.core import metrics
+    from xstilts.core.evaluation import predict_split
     from xstilts.tasks import REGISTRY
 
     rows = [{"id": "s1", "tokens": ["Pierre", "Vinken", "works"],
@@ -188,8 +188,8 @@ def test_long_tagging_sentences_are_chunked_not_truncated(tiny_encoder_dir, xlmr
     import numpy as np
     import torch
 
-    from xstilts import metrics
-    from xstilts.evaluation import predict_split
+    from xstilts.core import metrics
+    from xstilts.core.evaluation import predict_split
 
     task = get_task("udpos")
     tokens = "我 喜欢 北京 的 天气 , 也 喜欢 上海 的 小笼包 和 黄浦江 。".split()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts import data
-from xstilts.fingerprint import data_fingerprint, write_data_fingerprint
-from xstilts.params import parse_params
+from xstilts.core import data
+from xstilts.core.fingerprint import data_fingerprint, write_data_fingerprint
+from xstilts.core.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

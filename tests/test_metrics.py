@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xstilts.metrics import (
+from xstilts.core.metrics import (
     accuracy,
     normalize_answer,
     retrieval_accuracy,

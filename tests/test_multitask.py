@@ -15,12 +15,12 @@ import yaml
 from safetensors.torch import load_file
 
 from tests.test_cell import studies_only
-from xstilts import cell, data, families, paths, prepare_model
-from xstilts.features import length_grouped_batches
-from xstilts.modeling import MultiTaskModel, load_encoder, load_task_model
-from xstilts.params import ParamsError, parse_params
+from xstilts.core import cell, data, families, paths, prepare_model
+from xstilts.core.features import length_grouped_batches
+from xstilts.core.modeling import MultiTaskModel, load_encoder, load_task_model
+from xstilts.core.params import ParamsError, parse_params
+from xstilts.core.train import BatchSchedule
 from xstilts.tasks import get_task
-from xstilts.train import BatchSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["cldr_region", "cldr_currency", "xcat_pair", "xcat_choice", "xname_retrieval"]
@@ -162,7 +162,7 @@ def test_mixture_training_selects_on_mean_dev_and_saves_heads(workdir, monkeypat
     assert sorted(f.stem for f in (ckpt / "heads").glob("*.safetensors")) == sorted(heads)
     assert not (ckpt / "head.safetensors").exists()
     # the saved state is the selected one: a member's head scores its best dev again
-    from xstilts.evaluation import score_split
+    from xstilts.core.evaluation import score_split
 
     hp = p.intermediate_hparams(itask)
     for name in mix.tasks:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.params import BASELINE, ParamsError, load_params, parse_params
+from xstilts.core.params import BASELINE, ParamsError, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

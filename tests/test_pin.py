@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from xstilts import cli, pin, tune
-from xstilts.params import TaskSource, load_params
+from xstilts.core.params import TaskSource, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD = "0123456789abcdef" * 2 + "01234567"  # a pin already in params.yaml
@@ -231,7 +231,7 @@ def test_yaml_strings_read_back_exactly(value):
 
 
 def test_prepare_records_the_hub_revision(monkeypatch, tmp_path):
-    from xstilts import data
+    from xstilts.core import data
     from xstilts.tasks import REGISTRY
     from xstilts.tasks.core import HubSource
 

@@ -61,7 +61,7 @@ def test_dvc_repro_end_to_end(repo):
     counts = json.loads((repo / "metrics/data/xcat_pair.json").read_text())
     assert counts["train"] == {"en": 48}
     # what the readers of the prepared data depend on (dvc.yaml): its fingerprint, up to date
-    from xstilts.fingerprint import data_fingerprint
+    from xstilts.core.fingerprint import data_fingerprint
 
     fp = json.loads((repo / "data/fingerprints/xcat_pair.json").read_text())
     assert fp == data_fingerprint("xcat_pair", repo / "data/prepared")
@@ -92,6 +92,23 @@ def test_dvc_repro_end_to_end(repo):
     out = run([DVC, "repro"], repo)
     assert "Running stage" not in out, out
     assert "up to date" in run([DVC, "status"], repo)
+
+    # an edit to the report code (or a study's analysis) leaves every training and evaluation
+    # stage up to date: the analysis package is a dependency of `report` and `study@*` only
+    for module in ("report.py", "studies/volume.py"):
+        with open(repo / "src/xstilts/analysis" / module, "a") as fh:
+            fh.write("# an edit that changes nothing a training stage runs\n")
+    stale = set(json.loads(run([DVC, "status", "--json", "-q"], repo) or "{}"))
+    assert stale == {"report", "study@complexity", "study@typology"}, stale
+    out = run([DVC, "repro"], repo)
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == stale, ran
+    # an edit to the training core makes the training stages stale
+    with open(repo / "src/xstilts/core/train.py", "a") as fh:
+        fh.write("# a training-core edit\n")
+    stale = set(json.loads(run([DVC, "status", "--json", "-q"], repo) or "{}"))
+    assert "target@cldr_region-xcat_pair-0" in stale and "intermediate@cldr_region-0" in stale
+    run([DVC, "commit", "-f", "-q"], repo)  # nothing the edit changes: keep the outputs
 
     # one intermediate hyperparameter changes: only that task's cells re-run
     raw = yaml.safe_load((repo / "params.yaml").read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.params import load_params
+from xstilts.core.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).with_name("dvc"))

@@ -5,7 +5,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from xstilts.qa import postprocess_predictions, prepare_eval_features, prepare_train_features
+from xstilts.core.qa import postprocess_predictions, prepare_eval_features, prepare_train_features
 
 QUESTION = "Who won the cup?"
 CONTEXT = "The red team won the big cup in 1999."

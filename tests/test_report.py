@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.params import parse_params
-from xstilts.predictions import prediction_file, write_predictions
-from xstilts.records import EvalRecord
-from xstilts.report import MARK, log_significance, write_report
+from xstilts.analysis.report import MARK, log_significance, write_report
+from xstilts.core.params import parse_params
+from xstilts.core.predictions import prediction_file, write_predictions
+from xstilts.core.records import EvalRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 10  # examples per language

@@ -19,9 +19,9 @@ import pytest
 import torch
 import yaml
 
-from xstilts import cell, data, families, paths, prepare_model
-from xstilts.params import parse_params
-from xstilts.resume import MANIFEST, STATE, Checkpointer
+from xstilts.core import cell, data, families, paths, prepare_model
+from xstilts.core.params import parse_params
+from xstilts.core.resume import MANIFEST, STATE, Checkpointer
 
 from .test_multitask import mixture_params
 
@@ -31,9 +31,9 @@ DRIVER = '''
 """Run one training stage as `dvc repro` would, optionally killing itself (SIGKILL)."""
 import os, signal, sys
 
-from xstilts import resume, train
-from xstilts.stage import stage_setup
-from xstilts.families import run_stage
+from xstilts.core import resume, train
+from xstilts.core.stage import stage_setup
+from xstilts.core.families import run_stage
 
 
 def die():
@@ -227,7 +227,7 @@ def test_study_families_resume_exactly(workdir, args, out, state):
     state write, it resumes to exactly the uninterrupted result."""
     tmp, p = workdir
     if args[0] == "scaling_target":  # its inputs: the scaling base model and `none` checkpoint
-        from xstilts.prepare_model import prepare_scaling_model
+        from xstilts.core.prepare_model import prepare_scaling_model
 
         prepare_scaling_model(p, "enc")
         families.run_stage(p, "scaling_intermediate", "enc", "none", 0)

@@ -1,4 +1,4 @@
-"""Retrieval scoring (xstilts.retrieval, the retrieval functions of xstilts.evaluation and
+"""Retrieval scoring (xstilts.core.retrieval, the retrieval functions of xstilts.core.evaluation and
 phases.run_retrieval): worked examples computed by hand for BUCC mining F1 and mAP@20, the faiss
 and numpy search paths, and the retrieve stage on small official-format files."""
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from xstilts import evaluation, retrieval, stats
-from xstilts.predictions import example_stats, prediction_file, read_predictions
+from xstilts.core import evaluation, retrieval, stats
+from xstilts.core.predictions import example_stats, prediction_file, read_predictions
 from xstilts.tasks import REGISTRY
 
 from .tasks.test_retrieval_readers import write_bucc_files, write_mewslix, write_xquad_r
@@ -56,7 +56,7 @@ def test_tatoeba_searches_english_against_source_as_xtreme(use_faiss):
     xx -> en: s2 (80) is nearer e1 (90, cos 10 = .985) than e2 (60, cos 20 = .940): 2/3 right.
     en -> xx (XTREME's similarity_search(x=xx, y=en): index xx, query en): e0 -> s0, e1 -> s1
     (cos 1), e2 (60) -> s2 (cos 20 = .940 > s1's cos 30 = .866 > s0's cos 60): 3/3 right."""
-    from xstilts import metrics
+    from xstilts.core import metrics
 
     if use_faiss and retrieval.faiss is None:
         pytest.skip("faiss not installed")
@@ -328,8 +328,8 @@ def test_tasks_declare_retrieval_kind_and_metric():
 def stage(tmp_path_factory, tiny_encoder_dir):
     """bucc, lareqa and mewslix prepared from small official-format files, and the `none`
     intermediate checkpoint (the tiny random encoder), in a temporary working directory."""
-    from xstilts import data, families, paths, prepare_model
-    from xstilts.params import parse_params
+    from xstilts.core import data, families, paths, prepare_model
+    from xstilts.core.params import parse_params
 
     from .test_cell import small_params
 
@@ -363,7 +363,7 @@ def stage(tmp_path_factory, tiny_encoder_dir):
     ("mewslix", {"ja", "uk"}, "map_at_20"),
 ])
 def test_run_retrieval_dispatches_on_kind(stage, monkeypatch, target, langs, metric):
-    from xstilts import families, paths
+    from xstilts.core import families, paths
 
     tmp, p = stage
     monkeypatch.chdir(tmp)
@@ -395,8 +395,8 @@ def test_retrieval_max_length_param_truncates_every_text(stage, monkeypatch, poo
     are the truncated token ids' hidden states of that layer, pooled that way."""
     import torch
 
-    from xstilts import families, features, paths
-    from xstilts.modeling import load_encoder, pool
+    from xstilts.core import families, features, paths
+    from xstilts.core.modeling import load_encoder, pool
 
     tmp, p = stage
     monkeypatch.chdir(tmp)
@@ -440,8 +440,8 @@ def test_retrieval_max_length_param_truncates_every_text(stage, monkeypatch, poo
 
 
 def test_prepared_ranking_splits(stage):
-    from xstilts import paths
-    from xstilts.data import load_split
+    from xstilts.core import paths
+    from xstilts.core.data import load_split
 
     tmp, _ = stage
     cands = load_split(tmp / paths.DATA, "mewslix", "en", "candidates", "evaluate")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from xstilts import train
-from xstilts.params import ParamsError, RuntimeParams, parse_params
+from xstilts.core import train
+from xstilts.core.params import ParamsError, RuntimeParams, parse_params
 
 AVX2_EPYC = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -1,12 +1,12 @@
-"""Paired bootstrap (xstilts.stats) on fabricated cases with known answers."""
+"""Paired bootstrap (xstilts.core.stats) on fabricated cases with known answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xstilts import stats
-from xstilts.metrics import tagging_f1
+from xstilts.core import stats
+from xstilts.core.metrics import tagging_f1
 
 B = 2000
 ALPHA = 0.05
@@ -135,7 +135,7 @@ def test_report_params_are_validated():
     import yaml
 
     from tests.test_report import ROOT
-    from xstilts.params import ParamsError, parse_params
+    from xstilts.core.params import ParamsError, parse_params
 
     def with_report(**report):
         raw = yaml.safe_load((ROOT / "params.yaml").read_text())

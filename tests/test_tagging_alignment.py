@@ -12,10 +12,10 @@ import yaml
 from datasets import Dataset
 from mlflow.tracking import MlflowClient
 
-from xstilts import data, families, feature_cache, paths, prepare_model
-from xstilts.evaluation import decode_tags
-from xstilts.features import IGNORE, bare_marker_ids, featurize
-from xstilts.params import ParamsError, parse_params
+from xstilts.core import data, families, feature_cache, paths, prepare_model
+from xstilts.core.evaluation import decode_tags
+from xstilts.core.features import IGNORE, bare_marker_ids, featurize
+from xstilts.core.params import ParamsError, parse_params
 from xstilts.tasks import SCHEMAS, get_task
 from xstilts.tasks.readers import read_conllu
 
@@ -181,7 +181,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
     raw["target"]["hparams"]["xcat_tag_fc"]["max_length"] = 8  # nor its max_length
     p = parse_params(yaml.safe_dump(raw))
     seen = []
-    import xstilts.evaluation as ev
+    import xstilts.core.evaluation as ev
 
     real = ev.featurize
 
@@ -203,7 +203,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
         runs = client.search_runs([exp.experiment_id],
                                   f"tags.dvc_eval_stage = 'evaluate@none-{target}-0'")
         assert [r.data.tags.get("label_piece") for r in runs] == [piece]
-    from xstilts.report import write_report
+    from xstilts.analysis.report import write_report
 
     write_report(p, tmp_path / "reports")
     text = (tmp_path / "reports" / "results.md").read_text()
@@ -216,7 +216,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
 @pytest.mark.parametrize("profile", ["paper.yaml", "xtreme_r.yaml"])
 def test_paper_profiles_keep_xtremes_alignment(profile):
     """Leaderboard comparability: the paper profiles tag the first sub-word, as XTREME."""
-    from xstilts.params import load_params
+    from xstilts.core.params import load_params
 
     p = load_params(Path(__file__).resolve().parents[1] / "profiles" / profile)
     tagging = [t for t in p.target.tasks if get_task(t).type == "tagging"]

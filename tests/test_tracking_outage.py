@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.params import TrackingParams
-from xstilts.tracking import OUTAGE_TAG, Spool, Tracker, pending_spools
+from xstilts.core.params import TrackingParams
+from xstilts.core.tracking import OUTAGE_TAG, Spool, Tracker, pending_spools
 
 READY_TIMEOUT = 90  # seconds; the server is usually ready in ~12 s
 
@@ -121,7 +121,7 @@ def test_server_stopped_and_restarted_mid_run(server, tmp_path, caplog):
     assert not tracker.spooling
 
     server.stop()
-    caplog.set_level(logging.WARNING, logger="xstilts.tracking")
+    caplog.set_level(logging.WARNING, logger="xstilts.core.tracking")
     t0 = time.monotonic()
     for step in range(3, 6):  # training goes on: each call returns after a short retry
         tracker.log_metrics(run, _dev(step), step=step)
@@ -164,7 +164,7 @@ def test_server_down_at_the_end_then_tracking_sync(server, tmp_path, caplog, cap
     stage1.log_metrics(parent, _dev(0), step=0)
 
     server.stop()
-    caplog.set_level(logging.WARNING, logger="xstilts.tracking")
+    caplog.set_level(logging.WARNING, logger="xstilts.core.tracking")
     # a run started during the outage (local id), with params, metrics, a tag and an artifact
     child = stage1.start("cldr_region -> xcat_qa seed0", {"phase": "target"}, parent=parent)
     assert child.startswith("local-")
@@ -227,7 +227,7 @@ def test_server_down_at_the_end_then_tracking_sync(server, tmp_path, caplog, cap
 def test_tracker_created_while_the_server_is_down(tmp_path, caplog):
     """No server at all at start: the stage still runs; the spool names the URI."""
     uri = f"http://127.0.0.1:{_free_port()}"
-    caplog.set_level(logging.WARNING, logger="xstilts.tracking")
+    caplog.set_level(logging.WARNING, logger="xstilts.core.tracking")
     t0 = time.monotonic()
     tracker = Tracker(TrackingParams(uri=uri, experiment="x"), spool_dir=tmp_path)
     run = tracker.start("r", {"phase": "intermediate"})

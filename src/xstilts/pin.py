@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from xstilts.params import Params, ParamsError, load_params
+from xstilts.core.params import Params, ParamsError, load_params
 
 MODEL = "model"  # the --tasks name of the base model (model.source: hub)
 SHA = re.compile(r"[0-9a-f]{40}")

@@ -44,7 +44,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from xstilts.params import (
+from xstilts.core.params import (
     BASELINE,
     Params,
     TrackingParams,
@@ -89,7 +89,7 @@ class TuneTarget:
         return f"target-{self.itask}-{self.task}-seed{self.seed}"
 
     def init_dir(self) -> Path:
-        from xstilts import paths
+        from xstilts.core import paths
 
         if self.phase == "intermediate":
             return paths.BASE
@@ -127,7 +127,7 @@ def resolve_target(p: Params, phase: str, task: str, itask: str | None = None,
 
 def objective_split(tp: TuneParams) -> tuple[str, str]:
     """(split, lang) of the objective; anything but English dev breaks the zero-shot rule."""
-    from xstilts.data import TRAIN_LANG, ZeroShotViolation
+    from xstilts.core.data import TRAIN_LANG, ZeroShotViolation
 
     split, lang = tp.objective.split, tp.objective.lang
     if (split, lang) != ("dev", TRAIN_LANG):
@@ -139,8 +139,8 @@ def objective_split(tp: TuneParams) -> tuple[str, str]:
 
 def check_inputs(target: TuneTarget) -> None:
     """The prepared data and the initial checkpoint exist (they are DVC outputs)."""
-    from xstilts import paths
-    from xstilts.data import split_dir
+    from xstilts.core import paths
+    from xstilts.core.data import split_dir
 
     for split in ("train", "dev"):
         if not split_dir(paths.DATA, target.task, "en", split).is_dir():
@@ -281,7 +281,7 @@ class StudyTracker:
     """MLflow side of a study: the study run, one nested run per trial, state tags."""
 
     def __init__(self, tracking: TrackingParams, attempts: int = 5):
-        from xstilts.tracking import Tracker
+        from xstilts.core.tracking import Tracker
 
         tp = TrackingParams(uri=tracking.uri, experiment=f"{tracking.experiment}-tune")
         for attempt in range(attempts):
@@ -442,9 +442,9 @@ def run_tune(p: Params, phase: str, task: str, *, trials: int, itask: str | None
     """Run `trials` more trials of the study (create or continue it); return its summary."""
     import optuna
 
-    from xstilts import paths
-    from xstilts.cell import fit
-    from xstilts.data import load_split
+    from xstilts.core import paths
+    from xstilts.core.cell import fit
+    from xstilts.core.data import load_split
     from xstilts.tasks import get_task
 
     if trials < 0:
@@ -775,7 +775,7 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     import signal
 
-    from xstilts.stage import stage_setup
+    from xstilts.core.stage import stage_setup
 
     p = stage_setup("tune", args.params)
     logging.getLogger("optuna").setLevel(logging.INFO)

@@ -160,8 +160,8 @@ def test_bad_revisions_and_scripts_fail_clearly_before_training(tmp_path):
     others = [r for r in all_dataset_repos() if r.repo_id != cosmos.repo]
     code = """
 import sys
-from xstilts.data import load_task_data
-from xstilts.params import TaskSource
+from xstilts.core.data import load_task_data
+from xstilts.core.params import TaskSource
 from xstilts.tasks.core import get_task
 for name, rev in (("xnli", "0" * 40), ("cosmosqa", None)):
     try:
@@ -184,7 +184,7 @@ for name, rev in (("xnli", "0" * 40), ("cosmosqa", None)):
 def test_base_model_from_the_hub(hub, tmp_path, xlmr_tokenizer):
     """model.source: hub -- `from_pretrained(name, revision=...)` through the real clients."""
     out = tmp_path / "model"
-    code = ("import sys; from xstilts.base_model import load_hub_model; "
+    code = ("import sys; from xstilts.core.base_model import load_hub_model; "
             f"load_hub_model({MODEL_REPO!r}, sys.argv[1], revision={MODEL_SHA!r})")
     proc = run_py(hub.url, tmp_path, "-c", code, str(out))
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -214,7 +214,7 @@ def _pin_params(tmp_path: Path) -> Path:
 def test_pin_resolves_against_the_emulator(hub, tmp_path):
     """`xstilts pin` asks the emulated hub: the registry pins resolve to themselves, the
     unpinned UD repo and the model to their main commit; params.yaml gets exactly those."""
-    from xstilts.params import load_params
+    from xstilts.core.params import load_params
     from xstilts.tasks import get_task
 
     params = _pin_params(tmp_path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from xstilts.params import Params, parse_params
-from xstilts.records import EvalRecord
+from xstilts.core.params import Params, parse_params
+from xstilts.core.records import EvalRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 

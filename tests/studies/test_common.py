@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.studies.fabricate import params, write_eval
-from xstilts.params import StudyStats
-from xstilts.studies import common
+from xstilts.analysis.studies import common
+from xstilts.core.params import StudyStats
 
 ST = StudyStats(bootstrap_resamples=500, bootstrap_seed=0, alpha=0.05)
 

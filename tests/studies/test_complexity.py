@@ -9,7 +9,7 @@ import pytest
 from datasets import Dataset
 
 from tests.studies.fabricate import params, write_dev, write_eval
-from xstilts.studies import complexity
+from xstilts.analysis.studies import complexity
 
 GAP = {"none": 20.0, "cldr_region": 10.0, "cldr_currency": 30.0}  # English minus non-English
 
@@ -96,7 +96,7 @@ def test_centring_removes_target_levels():
 
 
 def test_unknown_study_is_refused():
-    from xstilts.studies import run_study
+    from xstilts.analysis.studies import run_study
 
     with pytest.raises(KeyError, match="unknown study"):
         run_study(params(), "no_such_study", log=False)

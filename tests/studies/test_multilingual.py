@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, stage_names, studies_project
-from xstilts.families import capped_subset, run_stage
-from xstilts.params import ParamsError, parse_params
-from xstilts.paths import Layout, study_layout
-from xstilts.predictions import write_predictions
-from xstilts.records import EvalRecord
-from xstilts.studies import multilingual as ml
+from xstilts.analysis.studies import multilingual as ml
+from xstilts.core.families import capped_subset, run_stage
+from xstilts.core.params import ParamsError, parse_params
+from xstilts.core.paths import Layout, study_layout
+from xstilts.core.predictions import write_predictions
+from xstilts.core.records import EvalRecord
 
 LANGS = ["en", "de", "ru", "sw", "tr"]
 N = 100  # test examples per language
@@ -181,7 +181,7 @@ def test_switch_adds_and_removes_the_stages(tmp_path):
 
 
 def test_guard_allows_non_english_train_only_for_multilingual_intermediate_data(tmp_path):
-    from xstilts import data
+    from xstilts.core import data
 
     for name in ("cldr_qa", "xcat_qa"):
         data.prepare_task(name, parse_params((ROOT / "params.yaml").read_text()).tasks[name],
@@ -206,7 +206,7 @@ def test_guard_allows_non_english_train_only_for_multilingual_intermediate_data(
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data + trimmed tiny base model in a temporary working directory."""
-    from xstilts import data, paths, prepare_model
+    from xstilts.core import data, paths, prepare_model
 
     tmp = tmp_path_factory.mktemp("multilingual")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -239,7 +239,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
 
 
 def test_stages_train_on_the_pooled_languages_and_select_on_english(workdir):
-    from xstilts import data
+    from xstilts.core import data
 
     tmp, p = workdir
     data.READ_LOG.clear()
@@ -265,8 +265,8 @@ def test_stages_train_on_the_pooled_languages_and_select_on_english(workdir):
         assert (tmp / study_layout("multilingual").prediction_dir(variant, "xcat_qa", 0)
                 / "sw.json").is_file()
     assert (tmp / study_layout("multilingual").intermediate_dir("multi", 0) / "run.json").is_file()
-    from xstilts.studies import run_study
-    from xstilts.tracking import Tracker
+    from xstilts.analysis.studies import run_study
+    from xstilts.core.tracking import Tracker
 
     metrics = run_study(p, "multilingual", tmp / "reports", log=True)  # + the MLflow parent run
     assert metrics["gains"]["multi/xcat_qa/de/f1"]["seen"] is True

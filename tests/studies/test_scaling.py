@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, stage_names, studies_project
-from xstilts.families import run_stage
-from xstilts.params import ParamsError, StudyStats, parse_params
-from xstilts.paths import Layout, scaling_model_file, study_layout
-from xstilts.prepare_model import count_parameters, prepare_scaling_model
-from xstilts.records import EvalRecord
-from xstilts.studies import scaling
+from xstilts.analysis.studies import scaling
+from xstilts.core.families import run_stage
+from xstilts.core.params import ParamsError, StudyStats, parse_params
+from xstilts.core.paths import Layout, scaling_model_file, study_layout
+from xstilts.core.prepare_model import count_parameters, prepare_scaling_model
+from xstilts.core.records import EvalRecord
 
 LANGS = ["en", "de", "es", "ru", "sw"]
 # non-embedding parameter counts of fabricated models: two families, four and three sizes
@@ -235,7 +235,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data, a tiny random encoder and a tiny random Llama decoder (BPE tokenizer
     without pad token) as scaling models, in a temporary working directory."""
     from tests.test_decoder_models import make_decoder
-    from xstilts import data, paths
+    from xstilts.core import data, paths
 
     tmp = tmp_path_factory.mktemp("scaling")
     dec_dir = make_decoder(tmp / "tiny-llama", "llama")
@@ -269,7 +269,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
 
 
 def test_scaling_stages_run_for_an_encoder_and_a_decoder(workdir):
-    from xstilts import data
+    from xstilts.core import data
 
     tmp, p = workdir
     enc = prepare_scaling_model(p, "enc")

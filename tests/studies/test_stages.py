@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, stage_names, studies_project
-from xstilts.params import parse_params
+from xstilts.core.params import parse_params
 
 SNIPPET = """
-studies:                        # research studies (xstilts.studies); stage study@<name> each
+studies:                        # research studies (xstilts.analysis.studies): study@<name> each
   run: [complexity, typology, volume]   # the switch: studies that run ([] = none)
   stats: {bootstrap_resamples: 2000, bootstrap_seed: 0, alpha: 0.05}
   complexity: {length_unit: tokens}     # tokens of models/base | words

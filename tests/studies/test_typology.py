@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.studies.fabricate import grid, params, write_dev
-from xstilts.studies import typology
+from xstilts.analysis.studies import typology
 
 LANGS = ["en", "de", "es", "sw", "ar"]
 NEAR, FAR = ("de", "es"), ("sw", "ar")  # de, es close to English; sw, ar far, close to each other

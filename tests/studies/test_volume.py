@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, write_eval
-from xstilts.families import nested_subset, run_stage
-from xstilts.params import ParamsError, parse_params
-from xstilts.paths import Layout, study_layout
-from xstilts.records import EvalRecord
-from xstilts.studies import volume
+from xstilts.analysis.studies import volume
+from xstilts.core.families import nested_subset, run_stage
+from xstilts.core.params import ParamsError, parse_params
+from xstilts.core.paths import Layout, study_layout
+from xstilts.core.records import EvalRecord
 
 SLOPE = 0.05  # score points per intermediate training example
 
@@ -96,7 +96,7 @@ def test_switch_validation():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data + trimmed tiny base model in a temporary working directory."""
-    from xstilts import data, paths, prepare_model
+    from xstilts.core import data, paths, prepare_model
 
     tmp = tmp_path_factory.mktemp("volume")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -124,7 +124,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
 
 
 def test_volume_stages_train_on_the_subset_and_read_only_english(workdir):
-    from xstilts import data
+    from xstilts.core import data
 
     tmp, p = workdir
     data.READ_LOG.clear()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.data import prepare_task
-from xstilts.params import TaskSource
+from xstilts.core.data import prepare_task
+from xstilts.core.params import TaskSource
 from xstilts.tasks import REGISTRY
 from xstilts.tasks import embedded as emb
 

@@ -1272,8 +1272,8 @@ def test_ccgbank_errors(tmp_path):
 
 def test_ccg_labels_come_from_prepared_data(tmp_path, monkeypatch):
     """prepare_data writes the train-derived label set; get_task reads it back."""
-    from xstilts import data as xdata
-    from xstilts.params import TaskSource
+    from xstilts.core import data as xdata
+    from xstilts.core.params import TaskSource
     from xstilts.tasks import core, get_task
 
     write_ccgbank(tmp_path / "ccgbank")
@@ -1292,8 +1292,8 @@ def test_ccg_labels_come_from_prepared_data(tmp_path, monkeypatch):
 
 
 def test_squad2_prepares_unanswerable_questions(tmp_path):
-    from xstilts import data as xdata
-    from xstilts.params import TaskSource
+    from xstilts.core import data as xdata
+    from xstilts.core.params import TaskSource
 
     doc = json.dumps(squad2_doc(), ensure_ascii=False)
     write(tmp_path / "train-v2.0.json", doc)
@@ -1350,8 +1350,8 @@ def test_hub_snli_and_squad2(hub, monkeypatch):
 def test_hub_revision_from_params_and_unpinned_warning(hub, caplog):
     """tasks.<name>.revision overrides the registry pin of the task's hub repo; an unpinned
     source is logged as such."""
-    from xstilts import data as xdata
-    from xstilts.params import TaskSource
+    from xstilts.core import data as xdata
+    from xstilts.core.params import TaskSource
     from xstilts.tasks.core import HubSource
 
     xdata.load_task_data(REGISTRY["mnli"], TaskSource(source="hub"))

@@ -11,7 +11,7 @@ import datasets as hf_datasets
 import numpy as np
 import pytest
 
-from xstilts import metrics
+from xstilts.core import metrics
 from xstilts.tasks import REGISTRY, xtreme_r
 from xstilts.tasks import readers as rd
 from xstilts.tasks.readers import DataFormatError

@@ -1,7 +1,7 @@
 """Issue 3's task suite: every registered (non-embedded) task loads a few examples through its
 local-format reader (``task.load_local``; real files where ../shared has them, small official-
 format files written here otherwise) and scores predictions on exactly those examples with the
-task's metric, through the functions the pipeline uses (``xstilts.evaluation`` calls
+task's metric, through the functions the pipeline uses (``xstilts.core.evaluation`` calls
 ``metrics.accuracy`` / ``squad_scores`` / ``squad_v2_scores`` / ``tagging_f1`` /
 ``token_accuracy`` / ``retrieval_accuracy`` and ``retrieval``'s mining and mAP@20 functions).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xstilts import metrics, retrieval
+from xstilts.core import metrics, retrieval
 from xstilts.tasks import REGISTRY
 from xstilts.tasks import readers as rd
 from xstilts.tasks.core import TaskType

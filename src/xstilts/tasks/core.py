@@ -73,7 +73,7 @@ SCHEMAS: dict[TaskType, Features] = {
     ),
 }
 
-# The metric each task type is scored with (see xstilts.metrics); the first is the main one.
+# The metric each task type is scored with (see xstilts.core.metrics); the first is the main one.
 METRICS: dict[TaskType, tuple[str, ...]] = {
     TaskType.CLASSIFICATION: ("acc",),
     TaskType.PAIR_CLASSIFICATION: ("acc",),
@@ -106,7 +106,7 @@ RETRIEVAL_KINDS: tuple[str, ...] = ("pairs", "mining", "ranking")
 #   first_content  -- its first piece that is not a bare word-boundary marker (XLM-R's "▁" before
 #                     a CJK word or punctuation, GPT-2's "Ġ"); the first piece when all are bare.
 LABEL_PIECES: tuple[str, ...] = ("first", "first_content")
-# span-QA EM/F1 definitions (xstilts.metrics.squad_scores ``script``), see Task.qa_script
+# span-QA EM/F1 definitions (xstilts.core.metrics.squad_scores ``script``), see Task.qa_script
 QA_SCRIPTS: tuple[str, ...] = ("squad", "mlqa", "auto")
 CANDIDATES_SPLIT = "candidates"  # the candidate pool of ranking tasks (under "en")
 
@@ -207,7 +207,7 @@ class Task:
 
 
 REGISTRY: dict[str, Task] = {}
-# Where prepare_data writes each task (relative to the repository root, as xstilts.paths.DATA).
+# Where prepare_data writes each task (relative to the repository root, as xstilts.core.paths.DATA).
 PREPARED_ROOT = Path("data/prepared")
 
 

@@ -2,7 +2,7 @@
 hub or from the official release files.
 
 Every task has a hub loader and a local loader, both returning ``{(lang, split): records}`` in the
-canonical schema of the task type. Conventions (those of the pipeline, see ``xstilts.cell``):
+canonical schema of the task type. Conventions (those of the pipeline, see ``xstilts.core.cell``):
 
 * English has ``train`` and ``dev`` (training, model selection) for trained tasks; every language
   evaluated zero-shot has ``test``. English is always loaded, even when ``languages`` omits it.
@@ -915,7 +915,7 @@ register(Task(
 
 
 # --------------------------------------------------------------------------- multilingual QA
-# intermediate data (study 2, xstilts.studies.multilingual): train splits in several languages,
+# intermediate data (study 2, family `multilingual`): train splits in several languages,
 # read only through load_split(..., "multilingual_train"); English dev (SQuAD v1.1 dev, the QA
 # targets' selection set) is the only selection set.
 
@@ -1084,7 +1084,7 @@ register(Task(
     description="Universal Dependencies v2.7 POS tagging (UPOS), all treebanks of a language "
     "concatenated per split as in XTREME; syntactic words (multiword-token lines and empty "
     "nodes skipped). Metric: XTREME's F1 = seqeval f1_score on the raw UPOS tags (not token "
-    "accuracy; see xstilts.metrics.tagging_f1).",
+    "accuracy; see xstilts.core.metrics.tagging_f1).",
     extra={"role": "target", "treebanks": UDPOS_TREEBANKS, "multiword": "words"},
 ))
 

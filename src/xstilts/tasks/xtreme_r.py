@@ -4,7 +4,7 @@ LAReQA and Mewsli-X are *ranking* retrieval tasks (``Task.extra["retrieval"] = "
 records in ``RANKING_SCHEMA``): each language's ``test`` split holds its queries, whose
 ``relevant`` lists the ids of their relevant candidates, and the shared candidate pool is the
 ``candidates`` split under ``en`` (English is always prepared). The metric is mAP@20 as XTREME-R
-computes it (:func:`xstilts.retrieval.average_precision_at_k`). ``text`` holds exactly what the
+computes it (:func:`xstilts.core.retrieval.average_precision_at_k`). ``text`` holds exactly what the
 official code embeds:
 
 * LAReQA (XTREME-R ``third_party/utils_lareqa.py`` + ``evaluate_retrieval.py``): a query is a
