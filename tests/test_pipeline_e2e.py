@@ -98,7 +98,7 @@ def test_dvc_repro_end_to_end(repo):
     for module in ("report.py", "studies/volume.py"):
         with open(repo / "src/xstilts/analysis" / module, "a") as fh:
             fh.write("# an edit that changes nothing a training stage runs\n")
-    stale = set(json.loads(run([DVC, "status", "--json", "-q"], repo) or "{}"))
+    stale = set(json.loads(run([DVC, "status", "--json"], repo) or "{}"))
     assert stale == {"report", "study@complexity", "study@typology"}, stale
     out = run([DVC, "repro"], repo)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
@@ -106,7 +106,7 @@ def test_dvc_repro_end_to_end(repo):
     # an edit to the training core makes the training stages stale
     with open(repo / "src/xstilts/core/train.py", "a") as fh:
         fh.write("# a training-core edit\n")
-    stale = set(json.loads(run([DVC, "status", "--json", "-q"], repo) or "{}"))
+    stale = set(json.loads(run([DVC, "status", "--json"], repo) or "{}"))
     assert "target@cldr_region-xcat_pair-0" in stale and "intermediate@cldr_region-0" in stale
     run([DVC, "commit", "-f", "-q"], repo)  # nothing the edit changes: keep the outputs
 

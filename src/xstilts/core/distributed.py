@@ -127,11 +127,6 @@ def device() -> torch.device:
     return _accelerator.device
 
 
-def barrier() -> None:
-    if active():
-        _accelerator.wait_for_everyone()
-
-
 def broadcast(obj: Any) -> Any:
     """`obj` of rank 0 on every rank (any picklable object)."""
     if not active():

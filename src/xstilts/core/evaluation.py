@@ -177,14 +177,6 @@ def embed(encoder, tokenizer, texts: list[str], pooling: str, layer: int, batch_
     return out
 
 
-def score_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
-                    batch_size: int, max_length: int, device: torch.device, bf16: bool,
-                    desc: str = "retrieval") -> dict[str, float]:
-    """Tatoeba top-1 accuracy (cosine, searched en -> xx as XTREME: see predict_retrieval)."""
-    return predict_retrieval(encoder, tokenizer, ds, pooling, layer, batch_size, max_length,
-                             device, bf16, desc)[0]
-
-
 def predict_retrieval(encoder, tokenizer, ds: Dataset, pooling: str, layer: int,
                       batch_size: int, max_length: int, device: torch.device, bf16: bool,
                       desc: str = "retrieval") -> tuple[dict[str, float], dict]:

@@ -711,22 +711,6 @@ def read_bucc_gold(path: str | Path) -> list[tuple[str, str, int]]:
     return out
 
 
-def read_bucc_pairs(src_path: str | Path, en_path: str | Path, gold_path: str | Path) -> list[dict]:
-    """The gold pairs of a BUCC 2018 split as retrieval records (source = non-English side).
-
-    Only the gold pairs fit the canonical retrieval schema; BUCC mining proper (and its F1) needs
-    the full candidate sentence sets: see :func:`read_bucc_corpus`.
-    """
-    src, en = read_bucc_sentences(src_path), read_bucc_sentences(en_path)
-    records = []
-    for s, t, n in read_bucc_gold(gold_path):
-        for sid, side, where in ((s, src, src_path), (t, en, en_path)):
-            if sid not in side:
-                raise DataFormatError(gold_path, n, f"gold id {sid!r} not found in {where}")
-        records.append({"id": f"{s}|{t}", "source": src[s], "target": en[t]})
-    return records
-
-
 class BuccCorpus(NamedTuple):
     source: dict[str, str]  # id -> non-English sentence (all candidates, not only gold)
     target: dict[str, str]  # id -> English sentence
