@@ -11,8 +11,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts.core import cell, data, families, paths, prepare_model
-from xstilts.core.params import parse_params
+from tests.workdir import prepared
+from xstilts.core import cell, data, families, paths
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,14 +52,8 @@ def small_params(encoder_dir: Path, tmp: Path, **over) -> dict:
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """A prepared data folder + trimmed base model in a temporary working directory."""
     tmp = tmp_path_factory.mktemp("phases")
-    p = parse_params(yaml.safe_dump(small_params(tiny_encoder_dir, tmp)))
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    for name, src in p.tasks.items():
-        data.prepare_task(name, src, paths.DATA / name)
-    stats = prepare_model.prepare_base_model(p)
-    yield tmp, p, stats
-    mp.undo()
+    with prepared(tmp, small_params(tiny_encoder_dir, tmp)) as (p, stats):
+        yield tmp, p, stats
 
 
 def test_vocab_trimmed(workdir):

@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from tests.test_cell import small_params
+from tests.workdir import prepared
 from xstilts import tune
-from xstilts.core import data, families, paths, prepare_model
+from xstilts.core import data, families
 from xstilts.core.params import ParamsError, TuneParams, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,16 +56,9 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     tmp = tmp_path_factory.mktemp("tune")
     raw = tune_params(tiny_encoder_dir, tmp)
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    p = parse_params((tmp / "params.yaml").read_text())
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    for name, src in p.tasks.items():
-        data.prepare_task(name, src, paths.DATA / name)
-    prepare_model.prepare_base_model(p)
-    families.run_stage(p, "intermediate", "none", 0)  # models/intermediate/none/seed0
-    yield tmp, p
-    mp.undo()
+    with prepared(tmp, raw) as (p, _):
+        families.run_stage(p, "intermediate", "none", 0)  # models/intermediate/none/seed0
+        yield tmp, p
 
 
 def _study(p, name: str, url: str | None = None):

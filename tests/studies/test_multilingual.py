@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, stage_names, studies_project
+from tests.workdir import prepared
 from xstilts.analysis.studies import multilingual as ml
 from xstilts.core.families import capped_subset, run_stage
 from xstilts.core.params import ParamsError, parse_params
@@ -206,7 +207,6 @@ def test_guard_allows_non_english_train_only_for_multilingual_intermediate_data(
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data + trimmed tiny base model in a temporary working directory."""
-    from xstilts.core import data, paths, prepare_model
 
     tmp = tmp_path_factory.mktemp("multilingual")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -227,15 +227,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
                      "multi": {"task": "cldr_qa", "languages": ["en", "de", "zh"], "cap": 16}},
         "targets": ["xcat_qa"],
         "hparams": {"cldr_qa": {"epochs": 1, "max_length": 48, "batch_size": 16}}}}
-    p = parse_params(yaml.safe_dump(raw))
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    for name, src in p.tasks.items():
-        data.prepare_task(name, src, paths.DATA / name)
-    prepare_model.prepare_base_model(p)
-    yield tmp, p
-    mp.undo()
+    with prepared(tmp, raw) as (p, _):
+        yield tmp, p
 
 
 def test_stages_train_on_the_pooled_languages_and_select_on_english(workdir):

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, stage_names, studies_project
+from tests.workdir import prepared
 from xstilts.analysis.studies import scaling
 from xstilts.core.families import run_stage
-from xstilts.core.params import ParamsError, StudyStats, parse_params
+from xstilts.core.params import ParamsError, StudyStats
 from xstilts.core.paths import Layout, scaling_model_file, study_layout
 from xstilts.core.prepare_model import count_parameters, prepare_scaling_model
 from xstilts.core.records import EvalRecord
@@ -235,7 +236,6 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data, a tiny random encoder and a tiny random Llama decoder (BPE tokenizer
     without pad token) as scaling models, in a temporary working directory."""
     from tests.test_decoder_models import make_decoder
-    from xstilts.core import data, paths
 
     tmp = tmp_path_factory.mktemp("scaling")
     dec_dir = make_decoder(tmp / "tiny-llama", "llama")
@@ -258,14 +258,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
         "specs": {"enc": {"source": "hub", "name": str(tiny_encoder_dir)},
                   "dec": {"source": "hub", "name": str(dec_dir), "family": "decoder",
                           "pooling": "last"}}}}
-    p = parse_params(yaml.safe_dump(raw))
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    for name, src in p.tasks.items():
-        data.prepare_task(name, src, paths.DATA / name)
-    yield tmp, p
-    mp.undo()
+    with prepared(tmp, raw, base_model=False) as (p, _):
+        yield tmp, p
 
 
 def test_scaling_stages_run_for_an_encoder_and_a_decoder(workdir):

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, write_eval
+from tests.workdir import prepared
 from xstilts.analysis.studies import volume
 from xstilts.core.families import nested_subset, run_stage
-from xstilts.core.params import ParamsError, parse_params
+from xstilts.core.params import ParamsError
 from xstilts.core.paths import Layout, study_layout
 from xstilts.core.records import EvalRecord
 
@@ -96,7 +97,6 @@ def test_switch_validation():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_encoder_dir):
     """Prepared data + trimmed tiny base model in a temporary working directory."""
-    from xstilts.core import data, paths, prepare_model
 
     tmp = tmp_path_factory.mktemp("volume")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -112,15 +112,8 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     raw["evaluate"]["retrieval_tasks"] = []
     raw["studies"] = {"run": ["volume"], "volume": {
         "itasks": ["cldr_region"], "targets": ["xcat_pair"], "fractions": [0.25, 1.0]}}
-    p = parse_params(yaml.safe_dump(raw))
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    for name, src in p.tasks.items():
-        data.prepare_task(name, src, paths.DATA / name)
-    prepare_model.prepare_base_model(p)
-    yield tmp, p
-    mp.undo()
+    with prepared(tmp, raw) as (p, _):
+        yield tmp, p
 
 
 def test_volume_stages_train_on_the_subset_and_read_only_english(workdir):
