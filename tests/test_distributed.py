@@ -18,7 +18,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xstilts.core import data, distributed, paths, prepare_model
+from xstilts.core import data, distributed, launch, paths, prepare_model
 from xstilts.core import stage as cli
 from xstilts.core.params import ParamsError, RuntimeParams, parse_params
 
@@ -252,20 +252,20 @@ def test_runtime_params_validation():
 
 def test_launch_commands():
     py = sys.executable
-    cmd = distributed.launch_command(RuntimeParams(num_processes=4), [
+    cmd = launch.launch_command(RuntimeParams(num_processes=4), [
         "pipeline/cell.py", "target", "none", "xcat_pair", "0"])
     assert cmd == [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4",
                    "pipeline/cell.py", "target", "none", "xcat_pair", "0"]
     rt = RuntimeParams(accelerate_config="~/acc.yaml", device="cuda")
-    assert distributed.launch_command(rt, ["s.py", "a"]) == [
+    assert launch.launch_command(rt, ["s.py", "a"]) == [
         py, "-m", "accelerate.commands.launch", "--config_file",
         str(Path.home() / "acc.yaml"), "s.py", "a"]
     rt = RuntimeParams(accelerate_config="/c.yaml", num_processes=8, device="cpu")
-    assert distributed.launch_command(rt, ["s.py"]) == [
+    assert launch.launch_command(rt, ["s.py"]) == [
         py, "-m", "accelerate.commands.launch", "--config_file", "/c.yaml",
         "--num_processes", "8", "s.py"]
-    assert not distributed.wants_launch(RuntimeParams())
-    assert distributed.wants_launch(RuntimeParams(num_processes=2))
+    assert not launch.wants_launch(RuntimeParams())
+    assert launch.wants_launch(RuntimeParams(num_processes=2))
 
 
 def _params_file(tmp: Path, **runtime) -> str:

@@ -13,19 +13,14 @@ from xstilts.core.params import Params, ParamsError, load_params
 def stage_setup(stage: str, params_path: str = "params.yaml") -> Params:
     """Logging that names the stage, offline hub settings, and validated params (or exit 2)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from xstilts.core import distributed
+    from xstilts.core import launch
 
-    label = f"{stage} rank {os.environ.get('RANK', '?')}" if distributed.launched() else stage
+    label = f"{stage} rank {os.environ.get('RANK', '?')}" if launch.launched() else stage
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{label}] %(message)s",
                         datefmt="%H:%M:%S")
     for noisy in ("alembic", "mlflow", "httpx", "urllib3", "datasets", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    _quiet_hf()
     try:
         p = load_params(params_path)
     except ParamsError as e:
@@ -35,25 +30,45 @@ def stage_setup(stage: str, params_path: str = "params.yaml") -> Params:
     return p
 
 
+def _quiet_hf() -> None:
+    """No datasets/transformers progress bars, transformers logs errors only. A library the
+    stage has imported already is told so; one it has not is told by its environment variables
+    (read when it is imported), so a stage that never uses it does not pay for its import."""
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    else:
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    else:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def _distributed_setup(stage: str, p: Params) -> None:
     """Inside a launched process: the DDP process group. Else, for a training stage with
     `runtime.num_processes > 1` or `runtime.accelerate_config`: start it again under the
-    launcher (this process is replaced, see `xstilts.core.distributed.launch_command`)."""
-    from xstilts.core import distributed
+    launcher (this process is replaced, see `xstilts.core.launch.launch_command`)."""
+    from xstilts.core import launch
 
     kind = stage.split("@", 1)[0]
-    if distributed.launched():
-        if kind not in distributed.STAGES:
+    if launch.launched():
+        if kind not in launch.STAGES:
             print(f"[{stage}] error: only the training stages "
-                  f"({', '.join(distributed.STAGES)}) run in several processes; run this stage "
+                  f"({', '.join(launch.STAGES)}) run in several processes; run this stage "
                   "as one process", file=sys.stderr)
             raise SystemExit(2)
+        from xstilts.core import distributed
+
         distributed.init(p.runtime.device, p.runtime.threads)
         if not distributed.is_main():  # rank 0 logs for the run
             logging.getLogger().setLevel(logging.WARNING)
-    elif distributed.wants_launch(p.runtime) and kind in distributed.STAGES:
+    elif launch.wants_launch(p.runtime) and kind in launch.STAGES:
         try:
-            distributed.relaunch(p.runtime)
+            launch.relaunch(p.runtime)
         except FileNotFoundError as e:
             print(f"[{stage}] error: {e}", file=sys.stderr)
             raise SystemExit(2) from None
