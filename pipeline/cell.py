@@ -2,6 +2,10 @@
 intermediate, target, evaluate, retrieve of the main grid and the studies' volume_*,
 multilingual_* and scaling_* stages, all run by `xstilts.core.cell`."""
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 import argparse
 
 from xstilts.core.families import KINDS, check_args, run_stage

@@ -4,6 +4,10 @@ Writes submission/<itask>/seed<s>/<task>/test-<lang>.{tsv,json} for every target
 task from predictions/<itask>/<task>/seed<s>/ (formats: xstilts.core.export).
 """
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 import argparse
 import logging
 

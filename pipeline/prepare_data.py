@@ -1,5 +1,9 @@
 """Stage prepare_data@<task>: one task as canonical Arrow data + its fingerprint and counts."""
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 import argparse
 import shutil
 from pathlib import Path

@@ -1,5 +1,9 @@
 """Stage prepare_model: the base encoder as a transformers folder (models/base)."""
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 import json
 from pathlib import Path
 

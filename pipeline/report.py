@@ -2,6 +2,10 @@
 a report run with the files and, nested in it, one run per (intermediate task, target) cell
 with the bootstrap gain, ci_low, ci_high and p over `none`."""
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 from pathlib import Path
 
 from xstilts.analysis.report import log_significance, write_report

@@ -2,6 +2,10 @@
 vocabulary trimmed like models/base) and its parameter counts (study 3,
 xstilts.core.prepare_model)."""
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 import argparse
 
 from xstilts.core.prepare_model import prepare_scaling_model

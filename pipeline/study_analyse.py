@@ -2,6 +2,10 @@
 pipeline's metric files; writes reports/studies/<name>.{md,json,png,csv} and one MLflow parent
 run."""
 
+from xstilts.core.host import run_in_host
+
+run_in_host(__name__)  # a warm stage host runs this stage when one is up (xstilts.core.host)
+
 import argparse
 from pathlib import Path
 

@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# stage scripts run by tests start in their own interpreter; tests/test_host.py and the end-to-end
+# test switch the warm stage host (xstilts.core.host) on
+os.environ.setdefault("XSTILTS_STAGE_HOST", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_REAL = ROOT.parent / "shared" / "data" / "real"

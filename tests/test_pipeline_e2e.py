@@ -25,7 +25,9 @@ DVC = str(Path(sys.executable).with_name("dvc"))
 def run(cmd: list[str], cwd: Path) -> str:
     # stage commands call `python`: make it this interpreter's environment
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": path}
+    # stages run as they do for a user: in the warm stage host once it is up
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PATH": path, "XSTILTS_STAGE_HOST": "1",
+           "XSTILTS_STAGE_HOST_IDLE": "15"}
     env.pop("MLFLOW_TRACKING_URI", None)
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
     if out.returncode != 0:

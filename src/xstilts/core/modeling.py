@@ -231,9 +231,23 @@ class MultiTaskModel(nn.Module):
 
 
 def save_encoder(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path):
+    """The encoder and its tokenizer; the tokenizer without the truncation and padding of its
+    last call (state of a fast tokenizer's backend, absent when the features came from the
+    feature cache: saved, it would make the same checkpoint's files differ between runs)."""
     enc_dir = Path(out_dir) / "encoder"
     encoder.save_pretrained(str(enc_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(enc_dir))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    trunc, pad = (backend.truncation, backend.padding) if backend is not None else (None, None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
+    try:
+        tokenizer.save_pretrained(str(enc_dir))
+    finally:
+        if trunc:
+            backend.enable_truncation(**trunc)
+        if pad:
+            backend.enable_padding(**pad)
 
 
 class CheckpointError(ValueError):
