@@ -7,7 +7,8 @@ per configuration). Configs:
          evals_per_epoch=1. Training time = wall time of `train_task` MINUS the wall time of its
          dev evaluation (`score_split`, timed by wrapping it); it still includes featurize
          (tokenizing the train pairs), the best-state clone and its restore.
-         Evaluation: `evaluation.score_split` (batch 64, bf16, length-sorted batches).
+         Evaluation: `evaluation.score_split` (batch 64, length-sorted batches) on the weights
+         cast to bf16 once (`evaluation.bf16_weights`, as the evaluate stage) where bf16 is on.
   A      `transformers.Trainer` as the HF examples do by default: padding="max_length" (128),
          fp32, random sampler. Evaluation: `Trainer.evaluate` (batch 64, same padding, fp32).
   B      the same Trainer configured well: dynamic padding (DataCollatorWithPadding),
@@ -198,6 +199,7 @@ VARIANTS = {  # ablations of our loop: each switches one optimisation off
     "no_feature_cache": "tokenize at every call (no in-memory/disk feature cache)",
     "eval_unsorted": "evaluation batches in data order (not length-sorted)",
     "eval_no_grad": "evaluation under torch.no_grad instead of torch.inference_mode",
+    "eval_autocast": "evaluation under bf16 autocast of the fp32 weights (not cast to bf16)",
     "one_thread": "torch.set_num_threads(1) instead of the CPU count",
     "torch_dropout": "torch's nn.Dropout masks (runtime.fast_dropout: false)",
 }
@@ -296,6 +298,8 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
 
     featurize(task, eval_ds, tok, MAX_LEN, hp.stride, train=False)  # as every other config
     t0 = time.perf_counter()  # (the Trainer configs tokenize before their timers, too)
+    # as the evaluate stage: weights cast to bf16 once where bf16 is on (inside the timer)
+    model = evaluation.bf16_weights(model, bf16 and variant != "eval_autocast")
     evaluation.score_split(model, task, eval_ds, tok, "en", MAX_LEN, hp.stride, EVAL_BATCH,
                            device, bf16)
     eval_time = time.perf_counter() - t0

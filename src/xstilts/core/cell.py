@@ -23,6 +23,7 @@ from pathlib import Path
 from xstilts.core.data import load_split
 from xstilts.core.distributed import is_main, world
 from xstilts.core.evaluation import (
+    bf16_weights,
     embed_pool,
     predict_mining,
     predict_ranking,
@@ -348,7 +349,7 @@ def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int, pred
     desc = desc or f"test {itask}->{target}"
     device, bf16 = setup_runtime(p.runtime)
     model, tokenizer = load_task_model(ckpt, task, p.model.trust_remote_code)
-    model.to(device)
+    model = bf16_weights(model.to(device), bf16)
     # the checkpoint's own settings (head.json); older checkpoints: today's target hparams
     saved = model.run_settings
     hp = p.target.hparams.get(target)

@@ -37,6 +37,7 @@ def _forward_all(model: TaskModel, rows: list[dict], batch_size: int, pad_id: in
     model.eval()
     out: list[np.ndarray | None] = [None] * len(rows)
     batches = length_grouped_batches(rows, batch_size, seed=0, shuffle=False)
+    bf16 = bf16 and next(model.parameters()).dtype != torch.bfloat16  # else: bf16 weights
     for idx, batch in progress(iter_batches(rows, batches, pad_id), total=len(batches), desc=desc,
                            leave=False, unit="batch"):
         batch = {k: v.to(device) for k, v in batch.items()}
@@ -49,6 +50,13 @@ def _forward_all(model: TaskModel, rows: list[dict], batch_size: int, pad_id: in
             else:
                 out[i] = logits[j]
     return out
+
+
+def bf16_weights(model: torch.nn.Module, bf16: bool) -> torch.nn.Module:
+    """A model to evaluate (never to train again), its weights cast to bf16 once where bf16 is
+    on: no per-op autocast casts of every weight at every batch (1.3x faster evaluation on a CPU
+    with native bf16, benchmarks/README.md). `_forward_all` then runs it without autocast."""
+    return model.to(torch.bfloat16) if bf16 else model
 
 
 def score_split(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str,

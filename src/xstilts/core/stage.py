@@ -4,12 +4,17 @@ settings, validated params (or exit 2), the DDP process group, CLI argument chec
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import sys
+import time
 
 from xstilts.core import host
 from xstilts.core.params import Params, ParamsError, load_params
+
+PROBE = "XSTILTS_STAGE_PROBE"  # set: a stage exits after its set-up (start-up benchmark)
+PROBE_MODULES = ("torch", "transformers", "datasets", "mlflow", "xstilts.core.cell")
 
 
 def stage_setup(stage: str, params_path: str = "params.yaml") -> Params:
@@ -33,6 +38,10 @@ def stage_setup(stage: str, params_path: str = "params.yaml") -> Params:
         # the imports so far are never garbage: the collector skips them, during the stage and
         # in the final collection at exit (~1.7 s with torch, transformers and MLflow imported)
         gc.freeze()
+    if os.environ.get(PROBE):  # benchmarks/stage_startup.py: when set-up ended, what is imported
+        print(json.dumps({"setup_done": time.time(),
+                          "imported": [m for m in PROBE_MODULES if m in sys.modules]}), flush=True)
+        raise SystemExit(0)
     return p
 
 
