@@ -7,10 +7,10 @@ Runs `dvc repro <args>` in the current project, time-stamps every line it prints
   * per family: stages, total and mean seconds;
   * the grid model fitted to those means: wall(I, T, L) = fixed + I * per_itask + T * per_target
     + I * T * (per_cell + (L - L_run) * per_language) (I intermediate tasks incl. the baseline,
-    T targets, L evaluation languages, one seed; per_language from the evaluate stages' lines,
-    one per language), printed for a few grid sizes: intermediate checkpoints are trained once
-    per intermediate task and reused by every target, and tokenized data once per (task,
-    tokenizer, max length);
+    T targets, L evaluation languages, one seed; per_language from the target stages' lines of
+    their evaluation, one per language), printed for a few grid sizes: intermediate checkpoints
+    are trained once per intermediate task and reused by every target, and tokenized data once
+    per (task, tokenizer, max length);
   * the peak RSS of any stage process and, with --noop, the wall time of a second (no-op)
     `dvc repro` against DVC's own start-up (`dvc --version`, a 1-stage project), DVC's floor for
     a graph this size (as many minimal stages: one file dependency, parameter and output each)
@@ -39,7 +39,7 @@ FEATURE_HIT = re.compile(r"features [0-9a-f]+: \d+ rows read from the cache")
 EVAL_LANG = re.compile(r"evaluate \S+->\S+ seed\d+ (\S+): ")  # one line per evaluated language
 PER_ITASK = ("intermediate", "retrieve", "export")
 PER_TARGET = ("prepare_data",)
-PER_CELL = ("target", "evaluate")
+PER_CELL = ("target", "evaluate")  # evaluate: the stages of a checkout before they merged
 
 
 def family(stage: str) -> str:
@@ -124,7 +124,7 @@ def grid_model(stages: list[dict]) -> dict:
     marginal = set(PER_ITASK) | set(PER_TARGET) | set(PER_CELL)
     fixed = sum(sum(v) for f, v in by_family.items() if f not in marginal)
     # the evaluation languages' share of a cell: seconds per language x languages evaluated
-    evals = [s for s in stages if family(s["stage"]) == "evaluate" and "languages" in s]
+    evals = [s for s in stages if family(s["stage"]) in PER_CELL and "languages" in s]
     per_lang = statistics.mean(s["seconds_per_language"] for s in evals) if evals else 0.0
     langs = round(statistics.mean(s["languages"] for s in evals)) if evals else 0
     return {"fixed": fixed, "per_itask": per_itask, "per_target": per_target,

@@ -78,7 +78,7 @@ def cell(work: Path, kind: str, *argv: str) -> float:
 
 
 def token_accuracy(work: Path, target: str, seed: int, lang: str) -> float:
-    """Per-word accuracy from the evaluate stage's prediction file (gold tags re-read)."""
+    """Per-word accuracy from the target stage's prediction file (gold tags re-read)."""
     rec = json.loads((work / "predictions" / "none" / target / f"seed{seed}" / f"{lang}.json")
                      .read_text(encoding="utf-8"))
     from xstilts.core.data import load_split
@@ -124,8 +124,8 @@ def main() -> None:
     for seed in map(str, args.seeds):
         seconds[f"intermediate@none-{seed}"] = cell(args.work, "intermediate", "none", seed)
         for t in VARIANTS:
+            # training, then evaluation (one stage)
             seconds[f"target@{t}-{seed}"] = cell(args.work, "target", "none", t, seed)
-            seconds[f"evaluate@{t}-{seed}"] = cell(args.work, "evaluate", "none", t, seed)
     seconds["report"] = stage(args.work, "report.py")
 
     rows: dict[str, dict[str, dict[str, list[float]]]] = {}  # piece -> lang -> metric -> seeds

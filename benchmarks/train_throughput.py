@@ -8,7 +8,8 @@ per configuration). Configs:
          dev evaluation (`score_split`, timed by wrapping it); it still includes featurize
          (tokenizing the train pairs), the best-state clone and its restore.
          Evaluation: `evaluation.score_split` (batch 64, length-sorted batches) on the weights
-         cast to bf16 once (`evaluation.bf16_weights`, as the evaluate stage) where bf16 is on.
+         cast to bf16 once (`evaluation.bf16_weights`, as the target stage's evaluation) where
+         bf16 is on.
   A      `transformers.Trainer` as the HF examples do by default: padding="max_length" (128),
          fp32, random sampler. Evaluation: `Trainer.evaluate` (batch 64, same padding, fp32).
   B      the same Trainer configured well: dynamic padding (DataCollatorWithPadding),
@@ -298,7 +299,7 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
 
     featurize(task, eval_ds, tok, MAX_LEN, hp.stride, train=False)  # as every other config
     t0 = time.perf_counter()  # (the Trainer configs tokenize before their timers, too)
-    # as the evaluate stage: weights cast to bf16 once where bf16 is on (inside the timer)
+    # as the target stage's evaluation: weights cast to bf16 once where bf16 is on (timed)
     model = evaluation.bf16_weights(model, bf16 and variant != "eval_autocast")
     evaluation.score_split(model, task, eval_ds, tok, "en", MAX_LEN, hp.stride, EVAL_BATCH,
                            device, bf16)

@@ -176,7 +176,6 @@ def test_bad_params_stop_every_stage_naming_key_and_line(project, case):
     # every stage refuses before any work
     for script, argv in [("cell.py", ["intermediate", "none", "0"]),
                          ("cell.py", ["target", "none", "xcat_pair", "0"]),
-                         ("cell.py", ["evaluate", "none", "xcat_pair", "0"]),
                          ("prepare_data.py", ["xcat_pair"])]:
         code, stderr = run_script(script, *argv)
         assert code == 2 and f"params.yaml:{line}: {key}" in stderr, (script, stderr)
@@ -260,9 +259,9 @@ CLI_CASES = [
      "cldr_region"),
     ("cell.py", ["target", "none", "xnli", "0"], "target task 'xnli'", "xcat_tag"),
     ("cell.py", ["target", "none", "xcat_pair", "3"], "seed '3'", "[0]"),
-    ("cell.py", ["evaluate", "none", "xname_retrieval", "0"], "target task 'xname_retrieval'",
+    ("cell.py", ["target", "none", "xname_retrieval", "0"], "target task 'xname_retrieval'",
      "xcat_pair"),
-    ("cell.py", ["evaluate", "none", "xcat_pair", "-1"], "seed '-1'", "[0]"),
+    ("cell.py", ["target", "none", "xcat_pair", "-1"], "seed '-1'", "[0]"),
     ("cell.py", ["retrieve", "none", "xcat_pair", "0"], "retrieval task 'xcat_pair'",
      "xname_retrieval"),
     ("cell.py", ["retrieve", "bogus", "xname_retrieval", "0"], "intermediate task 'bogus'",
@@ -477,10 +476,11 @@ def test_pickled_weights_are_never_unpickled(task_ckpt, tmp_path, no_unpickling)
 
 
 def test_bad_checkpoint_leaves_evaluation_outputs(project, tiny_encoder_dir, xlmr_tokenizer):
-    """`evaluate` with a truncated checkpoint fails before touching its metrics/predictions."""
+    """The target stage's evaluation of a truncated checkpoint fails before touching its
+    metrics/predictions."""
     from transformers import AutoModel
 
-    from xstilts.core import families, paths
+    from xstilts.core import cell, families, paths
     from xstilts.core.modeling import CheckpointError, TaskModel
     from xstilts.tasks import get_task
 
@@ -493,7 +493,7 @@ def test_bad_checkpoint_leaves_evaluation_outputs(project, tiny_encoder_dir, xlm
     _truncate(ckpt / "encoder" / "model.safetensors", 0.5)
     before = outputs_now(tmp)
     with pytest.raises(CheckpointError, match="model.safetensors"):
-        families.run_stage(p, "evaluate", "none", "xcat_pair", 0)
+        cell.run_evaluate(*families.resolve(p, "target", ["none", "xcat_pair", "0"]))
     assert outputs_now(tmp) == before
     _truncate(paths.intermediate_dir("none", 0) / "encoder" / "config.json", 3)
     before = outputs_now(tmp)

@@ -1,4 +1,4 @@
-"""Evaluation on bf16 weights (`evaluation.bf16_weights`, what the evaluate stage runs where
+"""Evaluation on bf16 weights (`evaluation.bf16_weights`, what a target stage evaluates on where
 bf16 is on): the weights are cast once, no autocast runs, and the logits are those of bf16
 autocast on the fp32 weights up to bf16 rounding."""
 

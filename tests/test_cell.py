@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from tests.workdir import prepared
+from tests.workdir import assert_trained_on_english_then_evaluated, prepared
 from xstilts.core import cell, data, families, paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,10 +75,14 @@ def test_training_reads_only_english(workdir, monkeypatch):
     monkeypatch.setattr(data, "load_from_disk", spy)
     families.run_stage(p, "intermediate", "cldr_region", 0)
     families.run_stage(p, "intermediate", "none", 0)
-    families.run_stage(p, "target", "cldr_region", "xcat_pair", 0)
+    cell.run_target(*families.resolve(p, "target", ["cldr_region", "xcat_pair", "0"]))
     assert read, "the spy saw no reads"
     langs = {Path(r).parent.name for r in read}
     assert langs == {"en"}, read
+    # the target stage itself: trains on English, then evaluates every language
+    data.READ_LOG.clear()
+    families.run_stage(p, "target", "cldr_region", "xcat_pair", 0)
+    assert_trained_on_english_then_evaluated(data.READ_LOG)
     with pytest.raises(data.ZeroShotViolation):
         data.load_split(paths.DATA, "xcat_pair", "de", "dev", "select")
 
@@ -145,8 +149,7 @@ def test_evaluate_retrieval_and_report(workdir, monkeypatch):
         if not paths.intermediate_dir(itask, 0).is_dir():
             families.run_stage(p, "intermediate", itask, 0)
         for target in p.target.tasks:
-            families.run_stage(p, "target", itask, target, 0)
-            res = families.run_stage(p, "evaluate", itask, target, 0)
+            res = families.run_stage(p, "target", itask, target, 0)  # trains, then evaluates
             assert set(res.languages) >= {"de", "ru", "zh"}
         families.run_stage(p, "retrieve", itask, "xname_retrieval", 0)
     res = json.loads(paths.eval_file("none", "xcat_tag", 0).read_text())

@@ -286,7 +286,7 @@ def test_stage_setup_relaunches_training_stages_only(tmp_path, monkeypatch):
     assert calls == [[sys.executable, "-m", "torch.distributed.run", "--standalone",
                       "--nproc_per_node", "2", "pipeline/cell.py", "intermediate", "cldr_region",
                       "0"]]
-    cli.stage_setup("evaluate@none-xcat_pair-0", params)  # not a training stage: one process
+    cli.stage_setup("retrieve@none-xname_retrieval-0", params)  # not a training stage: one process
     assert len(calls) == 1
     cli.stage_setup("intermediate@cldr_region-0", _params_file(tmp_path))  # num_processes 1
     assert len(calls) == 1
@@ -298,7 +298,7 @@ def test_stage_setup_relaunches_training_stages_only(tmp_path, monkeypatch):
     # launched by hand for a stage that does not support several processes: exit 2
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(SystemExit) as e:
-        cli.stage_setup("evaluate@none-xcat_pair-0", _params_file(tmp_path))
+        cli.stage_setup("retrieve@none-xname_retrieval-0", _params_file(tmp_path))
     assert e.value.code == 2
 
 

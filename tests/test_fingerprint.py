@@ -87,8 +87,7 @@ def test_dvc_yaml_depends_on_fingerprints_not_data_folders():
     assert paths(prep["outs"]) == ["data/prepared/${key}", "data/fingerprints/${key}.json"]
     readers = {n for n, st in stages.items()
                if any(d.startswith("data/fingerprints") for d in paths(st.get("do", st)["deps"]))}
-    assert readers >= {"prepare_model", "intermediate", "target", "evaluate", "retrieve",
-                       "volume_intermediate", "volume_target", "volume_evaluate",
+    assert readers >= {"prepare_model", "intermediate", "target", "retrieve",
+                       "volume_intermediate", "volume_target",
                        "multilingual_intermediate", "multilingual_target",
-                       "multilingual_evaluate", "scaling_model", "scaling_intermediate",
-                       "scaling_target", "scaling_evaluate", "study"}
+                       "scaling_model", "scaling_intermediate", "scaling_target", "study"}

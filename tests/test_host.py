@@ -153,8 +153,9 @@ def test_signals_reach_the_stage_and_a_killed_client_kills_it(scripts, tmp_path)
 
 def test_a_hosted_training_stage_writes_what_it_writes_in_its_own_interpreter(
         tmp_path, tiny_encoder_dir):
-    """The same intermediate and target stages, in their own interpreters and in a host's
-    forks: byte-identical checkpoints, predictions and metrics (but the timings)."""
+    """The same intermediate, target (+ evaluation) and retrieval stages, in their own
+    interpreters and in a host's forks: byte-identical checkpoints, predictions and metrics (but
+    the timings)."""
     import json
 
     import yaml
@@ -164,7 +165,7 @@ def test_a_hosted_training_stage_writes_what_it_writes_in_its_own_interpreter(
 
     root = Path(__file__).resolve().parents[1]
     stages = [["intermediate", "cldr_region", "0"], ["target", "cldr_region", "xcat_pair", "0"],
-              ["evaluate", "cldr_region", "xcat_pair", "0"]]
+              ["retrieve", "cldr_region", "xname_retrieval", "0"]]
     raw = small_params(tiny_encoder_dir, tmp_path)
     with prepared(tmp_path, raw):
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

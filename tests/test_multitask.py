@@ -208,7 +208,7 @@ def test_target_starts_from_mixture_encoder_with_fresh_head(workdir, monkeypatch
         return real(model, *a, **k)
 
     monkeypatch.setattr(cell, "train_task", spy)
-    res = families.run_stage(p, "target", "mix", "xcat_pair", 0)
+    res = cell.run_target(*families.resolve(p, "target", ["mix", "xcat_pair", "0"]))
     assert math.isfinite(res["best_dev"])
     ckpt = paths.intermediate_dir("mix", 0)
     inter = load_file(str(next((ckpt / "encoder").glob("*.safetensors"))))
@@ -218,7 +218,7 @@ def test_target_starts_from_mixture_encoder_with_fresh_head(workdir, monkeypatch
     # the target head is fresh: not the mixture's xcat_pair head
     member = load_file(str(ckpt / "heads" / "xcat_pair.safetensors"))
     assert any(not torch.equal(member[k], seen["head"][k]) for k in member)
-    families.run_stage(p, "evaluate", "mix", "xcat_pair", 0)
+    cell.run_evaluate(*families.resolve(p, "target", ["mix", "xcat_pair", "0"]))
     families.run_stage(p, "retrieve", "mix", "xname_retrieval", 0)
 
 

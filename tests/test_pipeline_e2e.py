@@ -124,7 +124,6 @@ def test_dvc_repro_end_to_end(repo):
     assert stages - optional == {
         "intermediate@cldr_region-0",
         "target@cldr_region-xcat_pair-0", "target@cldr_region-xcat_tag-0",
-        "evaluate@cldr_region-xcat_pair-0", "evaluate@cldr_region-xcat_tag-0",
         "retrieve@cldr_region-xname_retrieval-0",
     }, stages
     assert "up to date" in run([DVC, "status"], repo)

@@ -48,9 +48,9 @@ def test_profile_dry_run_lists_every_stage(profile: Path, tmp_path: Path):
                                                                 tmp_path)))
     stages = set(_run([DVC, "stage", "list", "--name-only"], tmp_path).split())
     assert listed == stages
-    # the grid: every (intermediate, target, seed) cell is trained and evaluated
+    # the grid: every (intermediate, target, seed) cell is trained and evaluated (one stage)
     cells = {f"{i}-{t}-{s}" for i in p.intermediate.tasks for t in p.target.tasks for s in p.seeds}
     assert {s.split("@", 1)[1] for s in stages if s.startswith("target@")} == cells
-    assert {s.split("@", 1)[1] for s in stages if s.startswith("evaluate@")} == cells
+    assert not [s for s in stages if "evaluate@" in s]
     assert {s.split("@", 1)[1] for s in stages if s.startswith("prepare_data@")} == set(p.tasks)
     assert not (tmp_path / "models").exists()  # a dry run runs nothing

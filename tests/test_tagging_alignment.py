@@ -12,7 +12,7 @@ import yaml
 from datasets import Dataset
 from mlflow.tracking import MlflowClient
 
-from xstilts.core import data, families, feature_cache, paths, prepare_model
+from xstilts.core import cell, data, families, feature_cache, paths, prepare_model
 from xstilts.core.evaluation import decode_tags
 from xstilts.core.features import IGNORE, bare_marker_ids, featurize
 from xstilts.core.params import ParamsError, parse_params
@@ -191,7 +191,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
         return real(*a, **k)
 
     monkeypatch.setattr(ev, "featurize", spy)
-    results = {t: families.run_stage(p, "evaluate", "none", t, 0)
+    results = {t: cell.run_evaluate(*families.resolve(p, "target", ["none", t, "0"]))
                for t in ("xcat_tag", "xcat_tag_fc")}
     n_langs = len(results["xcat_tag"].languages)
     assert seen == ["first"] * n_langs + ["first_content"] * n_langs
@@ -201,7 +201,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
         client = MlflowClient(p.tracking.uri)
         exp = client.get_experiment_by_name(p.tracking.experiment)
         runs = client.search_runs([exp.experiment_id],
-                                  f"tags.dvc_eval_stage = 'evaluate@none-{target}-0'")
+                                  f"tags.dvc_eval_stage = 'target@none-{target}-0'")
         assert [r.data.tags.get("label_piece") for r in runs] == [piece]
     from xstilts.analysis.report import write_report
 

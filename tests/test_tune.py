@@ -21,7 +21,7 @@ import yaml
 from tests.test_cell import small_params
 from tests.workdir import prepared
 from xstilts import tune
-from xstilts.core import data, families
+from xstilts.core import cell, data, families
 from xstilts.core.params import ParamsError, TuneParams, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +206,7 @@ def test_applied_best_trial_is_what_the_dvc_stage_retrains(workdir, monkeypatch)
     hp = p2.target.hparams["xcat_pair"]
     for key, value in best["params"].items():
         assert getattr(hp, key) == value
-    result = families.run_stage(p2, "target", "none", "xcat_pair", 0)
+    result = cell.run_target(*families.resolve(p2, "target", ["none", "xcat_pair", "0"]))
     assert result["best_dev"] == pytest.approx(best["value"], abs=1e-9)
 
 

@@ -29,3 +29,14 @@ def prepared(tmp: Path, raw: dict, base_model: bool = True) -> Iterator[tuple[Pa
         yield p, prepare_model.prepare_base_model(p) if base_model else None
     finally:
         mp.undo()
+
+
+def assert_trained_on_english_then_evaluated(read_log: list[tuple]) -> None:
+    """The zero-shot rule in a target stage (training, then evaluation, in one process): every
+    read before the first evaluation read is English, and nothing is read for training or
+    selection after it."""
+    purposes = [purpose for (_, _, _, purpose) in read_log]
+    assert "evaluate" in purposes, "the stage evaluated nothing"
+    first = purposes.index("evaluate")
+    assert {lang for (_, lang, _, _) in read_log[:first]} == {"en"}, read_log[:first]
+    assert set(purposes[first:]) == {"evaluate"}, read_log[first:]

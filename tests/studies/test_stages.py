@@ -52,7 +52,8 @@ def test_switch_adds_and_removes_the_stages(tmp_path):
     on = _stages(_project(tmp_path / "on", SNIPPET))
     assert {"study@complexity", "study@typology", "study@volume"} <= set(on)
     assert "volume_intermediate@cldr_region-0.25-0" in on
-    assert sum(s.startswith("volume_evaluate@") for s in on) == 2 * 4 * 2  # itasks x f x targets
+    assert sum(s.startswith("volume_target@") for s in on) == 2 * 4 * 2  # itasks x f x targets
+    assert not [s for s in on if s.startswith("volume_evaluate@")]  # the target stage evaluates
     off = SNIPPET.replace("run: [complexity, typology, volume]", "run: [typology]") \
         .replace("itasks: [cldr_region, cldr_currency]", "itasks: []")
     (tmp_path / "off").mkdir()

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from tests.studies.fabricate import ROOT, params, write_eval
-from tests.workdir import prepared
+from tests.workdir import assert_trained_on_english_then_evaluated, prepared
 from xstilts.analysis.studies import volume
-from xstilts.core.families import nested_subset, run_stage
+from xstilts.core import cell
+from xstilts.core.families import nested_subset, resolve, run_stage
 from xstilts.core.params import ParamsError
 from xstilts.core.paths import Layout, study_layout
 from xstilts.core.records import EvalRecord
@@ -123,9 +124,8 @@ def test_volume_stages_train_on_the_subset_and_read_only_english(workdir):
     data.READ_LOG.clear()
     r = run_stage(p, "volume_intermediate", "cldr_region", "0.25", 0)
     assert r["train_examples"] == 10 and r["train_examples_full"] == 40
-    run_stage(p, "volume_target", "cldr_region", "0.25", "xcat_pair", 0)
-    assert {lang for (_, lang, _, purpose) in data.READ_LOG} == {"en"}
-    ev = run_stage(p, "volume_evaluate", "cldr_region", "0.25", "xcat_pair", 0)
+    ev = run_stage(p, "volume_target", "cldr_region", "0.25", "xcat_pair", 0)  # + evaluates
+    assert_trained_on_english_then_evaluated(data.READ_LOG)
     assert ev.train_examples == 10 and "sw" in ev.languages
     layout = study_layout("volume")
     saved = json.loads((tmp / layout.eval_file("cldr_region/frac0.25", "xcat_pair", 0))
@@ -138,22 +138,21 @@ def test_volume_stages_train_on_the_subset_and_read_only_english(workdir):
 
 
 def test_volume_cells_load_their_input_before_clearing_outputs(workdir):
-    """A broken input checkpoint stops volume_target / volume_evaluate before they empty their
-    outputs: the previous checkpoint, metrics and predictions stay as they were."""
+    """A broken input checkpoint stops volume_target's training or its evaluation before they
+    empty their outputs: the previous checkpoint, metrics and predictions stay as they were."""
     from tests.test_bad_input import _truncate, outputs_now
 
     tmp, p = workdir
     layout = study_layout("volume")
     key = "cldr_region/frac1.0"
     for stage, args in [("volume_intermediate", ("cldr_region", "1.0", 0)),
-                        ("volume_target", ("cldr_region", "1.0", "xcat_pair", 0)),
-                        ("volume_evaluate", ("cldr_region", "1.0", "xcat_pair", 0))]:
+                        ("volume_target", ("cldr_region", "1.0", "xcat_pair", 0))]:
         run_stage(p, stage, *args)
     _truncate(layout.target_dir(key, "xcat_pair", 0) / "encoder" / "model.safetensors", 0.5)
     before = outputs_now(tmp)
     assert any(f.startswith("volume/predictions/cldr_region/frac1.0") for f in before)
     with pytest.raises(Exception, match="model.safetensors"):
-        run_stage(p, "volume_evaluate", "cldr_region", "1.0", "xcat_pair", 0)
+        cell.run_evaluate(*resolve(p, "volume_target", ["cldr_region", "1.0", "xcat_pair", "0"]))
     assert outputs_now(tmp) == before
     _truncate(layout.intermediate_dir(key, 0) / "encoder" / "config.json", 3)
     before = outputs_now(tmp)

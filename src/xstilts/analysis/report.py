@@ -1,8 +1,8 @@
 """`reports/results.md`: the paper-style table, the per-language table and a gain heatmap.
 
-Everything is computed from the evaluate stages' metrics JSON files and, for the significance of
-gains over `none` (paired bootstrap, `xstilts.core.stats`), their per-example prediction files;
-nothing is hand-written.
+Everything is computed from the evaluation metrics JSON files of the target stages and, for the
+significance of gains over `none` (paired bootstrap, `xstilts.core.stats`), their per-example
+prediction files; nothing is hand-written.
 """
 
 from __future__ import annotations

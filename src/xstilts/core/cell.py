@@ -337,7 +337,14 @@ def run_evaluate(fam: Family, cell: Intermediate, target: str) -> EvalRecord:
                            label_piece=checkpoint_meta(ckpt).get("label_piece"),
                            **(cell.record() if cell.record else {}))
     return _finish_eval(fam, cell, record, read_run_id(ckpt),
-                        fam.stage("evaluate", *cell.stage_args, target, cell.seed))
+                        fam.stage("target", *cell.stage_args, target, cell.seed))
+
+
+def run_target_and_evaluate(fam: Family, cell: Intermediate, target: str) -> EvalRecord | None:
+    """A target stage: `run_target`, then (on the main process) `run_evaluate` of the saved
+    checkpoint, read back from disk as a later stage would: the same files as two stages."""
+    run_target(fam, cell, target)
+    return run_evaluate(fam, cell, target) if is_main() else None
 
 
 def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int, pred_dir: Path,

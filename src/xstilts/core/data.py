@@ -1,8 +1,8 @@
 """Prepared data: load a task from its source into its canonical Arrow dataset, and read it back.
 
 Layout: `data/prepared/<task>/<lang>/<split>/` (HF datasets `save_to_disk`). Every read goes
-through `load_split`, which enforces the zero-shot rule: outside the evaluate stage only
-English splits may be read (one exception: purpose "multilingual_train", the train splits of
+through `load_split`, which enforces the zero-shot rule: outside evaluation (purpose "evaluate")
+only English splits may be read (one exception: purpose "multilingual_train", the train splits of
 study 2's multilingual intermediate tasks).
 """
 

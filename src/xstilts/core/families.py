@@ -190,26 +190,20 @@ class StageKind:
     values, what they are) and how they make a family and an intermediate checkpoint."""
 
     family: str
-    phase: str  # intermediate | target | evaluate | retrieve
+    phase: str  # intermediate | target (training, then evaluation) | retrieve
     args: tuple[str, ...]
 
 
 KINDS = {
     "intermediate": StageKind("main", "intermediate", ("itask", "seed")),
     "target": StageKind("main", "target", ("itask", "target", "seed")),
-    "evaluate": StageKind("main", "evaluate", ("itask", "target", "seed")),
     "retrieve": StageKind("main", "retrieve", ("itask", "retrieval", "seed")),
     "volume_intermediate": StageKind("volume", "intermediate", ("vitask", "fraction", "seed")),
     "volume_target": StageKind("volume", "target", ("vitask", "fraction", "vtarget", "seed")),
-    "volume_evaluate": StageKind("volume", "evaluate", ("vitask", "fraction", "vtarget",
-                                                        "seed")),
     "multilingual_intermediate": StageKind("multilingual", "intermediate", ("variant", "seed")),
     "multilingual_target": StageKind("multilingual", "target", ("variant", "mtarget", "seed")),
-    "multilingual_evaluate": StageKind("multilingual", "evaluate", ("variant", "mtarget",
-                                                                    "seed")),
     "scaling_intermediate": StageKind("scaling", "intermediate", ("model", "sitask", "seed")),
     "scaling_target": StageKind("scaling", "target", ("model", "sitask", "starget", "seed")),
-    "scaling_evaluate": StageKind("scaling", "evaluate", ("model", "sitask", "starget", "seed")),
 }
 
 
@@ -259,16 +253,15 @@ def resolve(p: Params, kind: str, args: list[str]):
 
 def run_stage(p: Params, kind: str, *args):
     """Run stage `kind@<args>` (the entry of `pipeline/cell.py`), e.g.
-    `run_stage(p, "volume_target", "xnli", "0.5", "paws_x", 0)`."""
+    `run_stage(p, "volume_target", "xnli", "0.5", "paws_x", 0)`: a target stage fine-tunes the
+    cell and then evaluates it on every language (its return value: the `EvalRecord`)."""
     from xstilts.core import cell
 
     fam, inter, target = resolve(p, kind, [str(a) for a in args])
     phase = KINDS[kind].phase
     if phase == "intermediate":
         return cell.run_intermediate(fam, inter)
-    if phase == "target":
-        return cell.run_target(fam, inter, target)
-    if phase == "evaluate":
-        return cell.run_evaluate(fam, inter, target)
+    if phase == "target":  # one stage: a boundary before evaluation would buy nothing
+        return cell.run_target_and_evaluate(fam, inter, target)
     return cell.run_retrieval(fam, inter, target)
 

@@ -409,6 +409,9 @@ def _manage(conn) -> _Stage:
 
 def main(argv: list[str]) -> None:
     key, script_dir = argv
+    # the stages' sys.path, not `python -m`'s working directory (a folder there named like a
+    # module would shadow it in the host only)
+    sys.path[0] = script_dir
     try:
         idle = float(os.environ.get(IDLE, DEFAULT_IDLE))
     except ValueError:

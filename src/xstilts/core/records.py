@@ -71,16 +71,16 @@ class EvalRecord(BaseModel):
         try:
             return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
-            raise FileNotFoundError(f"missing evaluation metrics {path} (run its evaluate "
+            raise FileNotFoundError(f"missing evaluation metrics {path} (run its target "
                                     "stage)") from None
         except json.JSONDecodeError as e:
             raise EvalRecordError(f"{path}: not JSON (line {e.lineno}: {e.msg}); delete it and "
-                                  "re-run its evaluate stage") from None
+                                  "re-run its target stage") from None
         except ValidationError as e:
             err = e.errors()[0]
             field = ".".join(str(x) for x in err["loc"])
             raise EvalRecordError(f"{path}: not an evaluation record ({field}: {err['msg']}); "
-                                  "re-run its evaluate stage") from None
+                                  "re-run its target stage") from None
 
 
 def _mean(values: list) -> float:

@@ -18,8 +18,8 @@ outside evaluation (train splits of non-target tasks only).
 
 Stages (dvc.yaml): `multilingual_intermediate@<variant>-<seed>` -> `models/multilingual/
 intermediate/<variant>/seed<s>`; `multilingual_target@<variant>-<target>-<seed>` ->
-`models/multilingual/target/<variant>/<target>/seed<s>`; `multilingual_evaluate@<variant>-
-<target>-<seed>` -> `metrics/multilingual/eval/<variant>/<target>/seed<s>.json` (the format of
+`models/multilingual/target/<variant>/<target>/seed<s>` and then (its zero-shot evaluation)
+`metrics/multilingual/eval/<variant>/<target>/seed<s>.json` (the format of
 `metrics/eval`: EM and F1 per language) and per-example predictions `metrics/multilingual/
 predictions/<variant>/<target>/seed<s>/<lang>.json` (`xstilts.core.predictions`). The cells are
 trained and evaluated by the main grid's code (`xstilts.core.cell`, family `multilingual`; the
@@ -109,7 +109,7 @@ def compare(p: Params, root: Path = METRICS) -> tuple[dict, dict]:
         langs = sorted(f.stem for f in ref.glob("*.json")) if ref.is_dir() else []
         if not langs:
             raise FileNotFoundError(f"no per-example predictions under {ref} (run "
-                                    f"multilingual_evaluate for {m.baseline!r})")
+                                    f"multilingual_target for {m.baseline!r})")
         for lang in langs:
             records = [[read_predictions(layout.prediction_dir(v, target, s) / f"{lang}.json")
                         for s in seeds] for v in systems]

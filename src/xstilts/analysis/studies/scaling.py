@@ -11,8 +11,7 @@ its own copy of the pipeline with the main grid's hyperparameters (`intermediate
                                                   metrics/scaling/model/<m>.json
     scaling_intermediate@<m>-<itask>-<seed>    -> models/scaling/<m>/intermediate/<itask>/seed<s>
     scaling_target@<m>-<itask>-<target>-<seed> -> models/scaling/<m>/target/<itask>/<target>/seed<s>
-    scaling_evaluate@<m>-<itask>-<target>-<seed>
-        -> metrics/scaling/eval/<m>/<itask>/<target>/seed<s>.json (the format of metrics/eval)
+        and metrics/scaling/eval/<m>/<itask>/<target>/seed<s>.json (the format of metrics/eval)
 
 Dev files: metrics/scaling/dev/{intermediate,target}/<m>/...; the training code is the main
 grid's (`xstilts.core.cell`: same seeding, resumable state, model selection on English dev).

@@ -10,7 +10,7 @@ analysis.
 
 Stages (dvc.yaml): `volume_intermediate@<itask>-<f>-<seed>` -> `models/volume/intermediate/
 <itask>/frac<f>/seed<s>`; `volume_target@<itask>-<f>-<target>-<seed>` (English target training,
-fresh head) -> `models/volume/target/...`; `volume_evaluate@...` -> `metrics/volume/eval/<itask>/
+fresh head, then zero-shot evaluation) -> `models/volume/target/...`, `metrics/volume/eval/<itask>/
 frac<f>/<target>/seed<s>.json` (`xstilts.core.records.EvalRecord`, with the fraction and the number
 of intermediate training examples) and `metrics/volume/predictions/...`. The fraction's text as DVC
 renders it names the folder; the analysis reads the fraction and size from the files.
