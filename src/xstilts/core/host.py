@@ -13,14 +13,15 @@ starts, and the old one exits once idle.
 - **A host is up:** the script sends its argv, working directory and environment, and its stdin,
   stdout and stderr file descriptors (SCM_RIGHTS). The host forks; the fork takes those as its
   fds 0-2, that directory and environment, and runs the script with `runpy` as `__main__`, then
-  exits through the normal interpreter shutdown. The script waits and exits with the fork's exit
+  exits as the interpreter does (threads joined, atexit handlers, streams flushed) but without
+  tearing down the imported modules (`_finish`). The script waits and exits with the fork's exit
   status (or is killed by the same signal). SIGINT, SIGTERM and SIGHUP are forwarded to the
   fork's process group; if the script itself dies (e.g. SIGKILL), the host kills that group.
 - **No host yet:** the script starts one in the background (detached, logging to
   `<tmp>/xstilts-stage-host-<key>.log`) and runs in this process as before. The next stage of
   the same `dvc repro` finds it.
 - **Never hosted:** `XSTILTS_STAGE_HOST=0`; a non-Linux OS; a process started by a multi-process
-  launcher (`RANK` or `WORLD_SIZE` set); an interpreter started with options (`python -X ...`).
+  launcher (`xstilts.core.launch.launched`); an interpreter started with options (`python -X ...`).
 
 A host exits after `XSTILTS_STAGE_HOST_IDLE` seconds (default 120) without a stage. It never
 runs stage code itself, and it starts no threads of its own, so every fork starts from the state
@@ -91,9 +92,11 @@ def log_path(key: str) -> str:
 
 def enabled() -> bool:
     """True if this process may hand its stage to a host (see the module docstring)."""
+    from xstilts.core import launch
+
     if os.environ.get(SWITCH, "1") == "0" or not sys.platform.startswith("linux"):
         return False
-    if "RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launch.launched():  # a DDP rank: its launcher owns it
         return False
     return started_as_script()  # interpreter options (`python -X ...`) would not reach a host
 
@@ -194,43 +197,37 @@ def _start_host(key: str) -> None:
 
 # ---- host -----------------------------------------------------------------------------------
 
-class _Stage:
-    """A stage to run in this fork: the client's argv, working directory and environment."""
+def _run_stage(request: dict) -> None:
+    """In a stage's fork: take the client's argv, working directory and environment, run its
+    script as `__main__` and exit with its status."""
+    import runpy
+    import signal
 
-    def __init__(self, request: dict) -> None:
-        self.request = request
-
-    def run(self) -> None:
-        import runpy
-        import signal
-
-        from xstilts.core import host  # this file is also `__main__` in the host process
-
-        host._HOSTED = True
-        r = self.request
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        os.chdir(r["cwd"])
-        os.environ.clear()
-        os.environ.update(r["env"])
-        os.environ.update(_IMPORTS_SET)  # as the imports would have set them here
-        sys.argv = list(r["argv"])
-        sys.path[0] = os.path.dirname(r["script"])
-        for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
-            stream.reconfigure(line_buffering=os.isatty(fd))
-        try:
-            runpy.run_path(r["script"], run_name="__main__")
-            code = 0
-        except SystemExit as e:
-            code = _exit_code(e.code)
-        except KeyboardInterrupt:
-            sys.excepthook(*sys.exc_info())
-            code = -signal.SIGINT
-        except BaseException:
-            sys.excepthook(*sys.exc_info())
-            code = 1
-        _finish(code)
+    global _HOSTED
+    _HOSTED = True
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ.update(_IMPORTS_SET)  # as the imports would have set them here
+    sys.argv = list(request["argv"])
+    sys.path[0] = os.path.dirname(request["script"])
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        stream.reconfigure(line_buffering=os.isatty(fd))
+    try:
+        runpy.run_path(request["script"], run_name="__main__")
+        code = 0
+    except SystemExit as e:
+        code = _exit_code(e.code)
+    except KeyboardInterrupt:
+        sys.excepthook(*sys.exc_info())
+        code = -signal.SIGINT
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    _finish(code)
 
 
 def _exit_code(code) -> int:
@@ -286,8 +283,9 @@ def _preload(script_dir: str) -> None:
             print(f"preload {name}: {type(e).__name__}: {e}", file=sys.stderr)
 
 
-def serve(key: str, script_dir: str, idle: float) -> _Stage | None:
-    """Listen, import, then fork a manager per stage; returns in a stage's fork only."""
+def serve(key: str, script_dir: str, idle: float) -> dict | None:
+    """Listen, import, then fork a manager per stage; returns (the stage's request) in a stage's
+    fork only."""
     import gc
     import select
     import socket
@@ -330,7 +328,7 @@ def serve(key: str, script_dir: str, idle: float) -> _Stage | None:
         return _manage(conn)
 
 
-def _manage(conn) -> _Stage:
+def _manage(conn) -> dict:
     """In a manager fork: receive one stage, fork it, relay signals and its exit status."""
     import json
     import select
@@ -361,7 +359,7 @@ def _manage(conn) -> _Stage:
         for fd in fds:
             if fd > 2:
                 os.close(fd)
-        return _Stage(request)
+        return request
     try:
         os.setpgid(pid, pid)
     except OSError:
@@ -416,10 +414,12 @@ def main(argv: list[str]) -> None:
         idle = float(os.environ.get(IDLE, DEFAULT_IDLE))
     except ValueError:
         idle = DEFAULT_IDLE
-    stage = serve(key, script_dir, idle)
-    if stage is not None:
-        stage.run()
+    request = serve(key, script_dir, idle)
+    if request is not None:
+        _run_stage(request)
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+if __name__ == "__main__":  # `python -m xstilts.core.host`: run as the package's own module, so
+    from xstilts.core import host  # that `_HOSTED` is the one the stage scripts read
+
+    host.main(sys.argv[1:])
