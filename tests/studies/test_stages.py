@@ -25,7 +25,7 @@ studies:                        # research studies (xstilts.analysis.studies): s
     iso639_3: {}                        # overrides of the ISO 639-1 -> 639-3 map
   volume:                               # itasks: [] whenever volume is not in run
     itasks: [cldr_region, cldr_currency]
-    fractions: [0.1, 0.25, 0.5, 1.0]
+    fractions: [0.1, 0.25, 0.5]
     targets: [xcat_pair, xcat_qa]
     subset_seed: 0
     include_baseline: true
@@ -52,7 +52,7 @@ def test_switch_adds_and_removes_the_stages(tmp_path):
     on = _stages(_project(tmp_path / "on", SNIPPET))
     assert {"study@complexity", "study@typology", "study@volume"} <= set(on)
     assert "volume_intermediate@cldr_region-0.25-0" in on
-    assert sum(s.startswith("volume_target@") for s in on) == 2 * 4 * 2  # itasks x f x targets
+    assert sum(s.startswith("volume_target@") for s in on) == 2 * 3 * 2  # itasks x f x targets
     assert not [s for s in on if s.startswith("volume_evaluate@")]  # the target stage evaluates
     off = SNIPPET.replace("run: [complexity, typology, volume]", "run: [typology]") \
         .replace("itasks: [cldr_region, cldr_currency]", "itasks: []")

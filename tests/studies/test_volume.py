@@ -34,8 +34,14 @@ def test_nested_subsets_are_nested_and_deterministic():
         nested_subset(n, 0.0, 0)
 
 
+def _scores(n: int) -> dict[str, float]:
+    return {"en": 60 + SLOPE * n, "de": 40 + SLOPE * n, "sw": 30 + 2 * SLOPE * n}
+
+
 def _fabricate_curves(p, tmp_path, n_full=400):
-    root, ev = tmp_path / "volume", tmp_path / "eval"
+    """The volume stages' records below 1, the main grid's cells (the full split, with its
+    intermediate dev record) and the `none` baseline."""
+    root, ev, dev = tmp_path / "volume", tmp_path / "eval", tmp_path / "dev"
     v = p.studies.volume
     for itask in v.itasks:
         for f in v.fractions:
@@ -44,20 +50,25 @@ def _fabricate_curves(p, tmp_path, n_full=400):
                 for seed in p.seeds:
                     out = Layout(metrics=root).eval_file(f"{itask}/frac{f}", target, seed)
                     EvalRecord.of(itask, target, seed, "acc",
-                                  {"en": {"acc": 60 + SLOPE * n}, "de": {"acc": 40 + SLOPE * n},
-                                   "sw": {"acc": 30 + 2 * SLOPE * n}},
+                                  {lang: {"acc": s} for lang, s in _scores(n).items()},
                                   train_examples=n, fraction=f).write(out)
+        for seed in p.seeds:
+            (dev / "intermediate" / itask).mkdir(parents=True, exist_ok=True)
+            (dev / "intermediate" / itask / f"seed{seed}.json").write_text(
+                json.dumps({"task": itask, "seed": seed, "train_examples": n_full}))
+            for target in v.targets:
+                write_eval(ev, itask, target, seed, "acc", _scores(n_full))
     for target in v.targets:
         write_eval(ev, "none", target, 0, "acc", {"en": 60.0, "de": 40.0, "sw": 30.0})
-    return root, ev
+    return root, ev, dev
 
 
 def test_analysis_recovers_a_perfect_linear_curve(tmp_path):
     p = params({"run": ["volume"], "volume": {
         "itasks": ["cldr_currency"], "targets": ["xcat_pair", "xcat_choice"],
-        "fractions": [0.1, 0.25, 0.5, 1.0]}})
-    root, ev = _fabricate_curves(p, tmp_path)
-    res = volume.analyse(p, tmp_path / "out", root, ev)
+        "fractions": [0.1, 0.25, 0.5]}})
+    root, ev, dev = _fabricate_curves(p, tmp_path)
+    res = volume.analyse(p, tmp_path / "out", root, ev, dev)
     curve = res.metrics["curves"]["cldr_currency/xcat_pair/de"]
     assert curve == {"0": 40.0, "40": 42.0, "100": 45.0, "200": 50.0, "400": 60.0}
     for lang, slope in (("de", SLOPE), ("sw", 2 * SLOPE), ("avg_non_en", 1.5 * SLOPE)):
@@ -68,16 +79,34 @@ def test_analysis_recovers_a_perfect_linear_curve(tmp_path):
     md = (tmp_path / "out" / "volume.md").read_text()
     assert "| de | 40.0 | 42.0 | 45.0 | 50.0 | 60.0 | 5 | 1.00 [+1.00, +1.00]" in md
     assert (tmp_path / "out" / "volume.png").stat().st_size > 0
+    assert "The full split is the main grid's own cell" in md
+
+
+def test_the_full_split_is_the_main_grids_cell(tmp_path):
+    """Size and scores of f = 1 come from the main grid's records: changing them moves the
+    curve's last point; without the main grid's dev record the analysis says which file."""
+    p = params({"run": ["volume"], "volume": {
+        "itasks": ["cldr_currency"], "targets": ["xcat_pair"], "fractions": [0.5]}})
+    root, ev, dev = _fabricate_curves(p, tmp_path)
+    write_eval(ev, "cldr_currency", "xcat_pair", 0, "acc", {"en": 1.0, "de": 2.0, "sw": 3.0})
+    dev_file = dev / "intermediate" / "cldr_currency" / "seed0.json"
+    dev_file.write_text(json.dumps({"train_examples": 333}))
+    res = volume.analyse(p, tmp_path / "out", root, ev, dev)
+    assert res.metrics["curves"]["cldr_currency/xcat_pair/de"] == {"0": 40.0, "200": 50.0,
+                                                                   "333": 2.0}
+    dev_file.unlink()
+    with pytest.raises(FileNotFoundError, match="intermediate@cldr_currency-0"):
+        volume.analyse(p, tmp_path / "out", root, ev, dev)
 
 
 def test_missing_fraction_is_an_error(tmp_path):
     p = params({"run": ["volume"], "volume": {
         "itasks": ["cldr_currency"], "targets": ["xcat_pair"], "fractions": [0.1, 0.5]}})
-    root, ev = _fabricate_curves(p, tmp_path)
+    root, ev, dev = _fabricate_curves(p, tmp_path)
     p2 = params({"run": ["volume"], "volume": {
         "itasks": ["cldr_currency"], "targets": ["xcat_pair"], "fractions": [0.1, 0.3]}})
     with pytest.raises(FileNotFoundError, match="fraction 0.3"):
-        volume.analyse(p2, tmp_path / "out", root, ev)
+        volume.analyse(p2, tmp_path / "out", root, ev, dev)
 
 
 def test_switch_validation():
@@ -93,6 +122,8 @@ def test_switch_validation():
         params({"volume": {"fractions": [0.5, 0.50]}})
     with pytest.raises(ParamsError, match="studies.volume.fractions"):
         params({"volume": {"fractions": [0.0]}})
+    with pytest.raises(ParamsError, match="studies.volume.fractions.*main grid's own cell"):
+        params({"volume": {"fractions": [0.5, 1.0]}})
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +143,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
                     for t in ["cldr_region", "xcat_pair"]}
     raw["evaluate"]["retrieval_tasks"] = []
     raw["studies"] = {"run": ["volume"], "volume": {
-        "itasks": ["cldr_region"], "targets": ["xcat_pair"], "fractions": [0.25, 1.0]}}
+        "itasks": ["cldr_region"], "targets": ["xcat_pair"], "fractions": [0.25]}}
     with prepared(tmp, raw) as (p, _):
         yield tmp, p
 
@@ -144,18 +175,19 @@ def test_volume_cells_load_their_input_before_clearing_outputs(workdir):
 
     tmp, p = workdir
     layout = study_layout("volume")
-    key = "cldr_region/frac1.0"
-    for stage, args in [("volume_intermediate", ("cldr_region", "1.0", 0)),
-                        ("volume_target", ("cldr_region", "1.0", "xcat_pair", 0))]:
+    key = "cldr_region/frac0.25"
+    for stage, args in [("volume_intermediate", ("cldr_region", "0.25", 0)),
+                        ("volume_target", ("cldr_region", "0.25", "xcat_pair", 0))]:
         run_stage(p, stage, *args)
     _truncate(layout.target_dir(key, "xcat_pair", 0) / "encoder" / "model.safetensors", 0.5)
     before = outputs_now(tmp)
-    assert any(f.startswith("volume/predictions/cldr_region/frac1.0") for f in before)
+    assert any(f.startswith("volume/predictions/cldr_region/frac0.25") for f in before)
     with pytest.raises(Exception, match="model.safetensors"):
-        cell.run_evaluate(*resolve(p, "volume_target", ["cldr_region", "1.0", "xcat_pair", "0"]))
+        cell.run_evaluate(*resolve(p, "volume_target", ["cldr_region", "0.25", "xcat_pair",
+                                                        "0"]))
     assert outputs_now(tmp) == before
     _truncate(layout.intermediate_dir(key, 0) / "encoder" / "config.json", 3)
     before = outputs_now(tmp)
     with pytest.raises(Exception):  # noqa: B017  (any load error; the point is what is kept)
-        run_stage(p, "volume_target", "cldr_region", "1.0", "xcat_pair", 0)
+        run_stage(p, "volume_target", "cldr_region", "0.25", "xcat_pair", 0)
     assert outputs_now(tmp) == before

@@ -194,6 +194,10 @@ class EvaluateParams(Strict):
     """Zero-shot evaluation: batch size and the retrieval tasks (evaluated without training)."""
 
     batch_size: Annotated[int, Field(ge=1)] = 64
+    # target checkpoints' test evaluation: none = the trained precision (bf16 weights where
+    # runtime.bf16 is on, else fp32); int8 = CPU dynamic int8 quantization of every Linear
+    # (xstilts.core.evaluation.int8_dynamic; dev selection during training is unchanged)
+    quantize: Literal["none", "int8"] = "none"
     retrieval_tasks: list[str] = Field(default_factory=list)
     retrieval: RetrievalParams = RetrievalParams()
 
@@ -349,14 +353,24 @@ class TypologyStudy(Strict):
 
 
 class VolumeStudy(Strict):
-    """Study 1: intermediate training on nested fractions of the English train split."""
+    """Study 1: intermediate training on nested fractions of the English train split; the full
+    split (1.0) is the main grid's own cell of each itask, so `fractions` are below 1."""
 
     itasks: list[str] = Field(default_factory=list)  # [] = no volume stages
-    fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
-        default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    fractions: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [0.1, 0.25, 0.5])
     targets: list[str] = Field(default_factory=list)  # subset of target.tasks
     subset_seed: Annotated[int, Field(ge=0)] = 0  # one permutation per task: nested subsets
     include_baseline: bool = True  # the `none` cells of the main grid as the size-0 point
+
+    @field_validator("fractions")
+    @classmethod
+    def _below_one(cls, fractions: list[float]) -> list[float]:
+        if any(f >= 1 for f in fractions):
+            raise ValueError(f"{fractions}: list fractions below 1 only; the full split (1.0) is "
+                             "the main grid's own cell (intermediate@<itask>, target@<itask>-"
+                             "<target>), which the study reads instead of training it again")
+        return fractions
 
     @model_validator(mode="after")
     def _distinct(self) -> VolumeStudy:

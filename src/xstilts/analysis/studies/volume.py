@@ -6,14 +6,17 @@ first max(1, round(f n)) indices of one permutation drawn with `studies.volume.s
 subset(f) ⊂ subset(f') (`xstilts.core.families.nested_subset`). Hyperparameters are the task's
 `intermediate.hparams` (same epochs: fewer examples, fewer steps). The cells are trained and
 evaluated by the main grid's code (`xstilts.core.cell`, family `volume`); this module is the
-analysis.
+analysis. The full split (f = 1) is the main grid's own cell: `intermediate@<itask>-<seed>` and
+`target@<itask>-<target>-<seed>` (the same training, so the study does not train it twice), so
+`studies.volume.fractions` lists the fractions below 1.
 
 Stages (dvc.yaml): `volume_intermediate@<itask>-<f>-<seed>` -> `models/volume/intermediate/
 <itask>/frac<f>/seed<s>`; `volume_target@<itask>-<f>-<target>-<seed>` (English target training,
 fresh head, then zero-shot evaluation) -> `models/volume/target/...`, `metrics/volume/eval/<itask>/
 frac<f>/<target>/seed<s>.json` (`xstilts.core.records.EvalRecord`, with the fraction and the number
 of intermediate training examples) and `metrics/volume/predictions/...`. The fraction's text as DVC
-renders it names the folder; the analysis reads the fraction and size from the files.
+renders it names the folder; the analysis reads the fraction and size from the files, and the
+full split's size from the main grid's `metrics/dev/intermediate/<itask>/seed<s>.json`.
 
 Analysis: per intermediate task, target and language, the zero-shot score (main metric, mean
 over seeds) against the number of intermediate training examples (with `include_baseline`,
@@ -24,6 +27,7 @@ bootstrap intervals, the least-squares slope; a per-language plot.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +44,24 @@ METRICS = study_layout("volume").metrics
 # ---------------------------------------------------------------- analysis
 
 
-def load_volume_scores(p: Params, root: Path = METRICS,
-                       eval_root: Path = common.EVAL_ROOT) -> dict[tuple[str, str, str], dict]:
+def _full_split_size(dev_root: Path, itask: str, seed: int) -> int:
+    """Training examples of the main grid's intermediate cell (the full split, f = 1)."""
+    f = dev_root / "intermediate" / itask / f"seed{seed}.json"
+    try:
+        return int(json.loads(f.read_text())["train_examples"])
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{f}: no dev record of the main grid's intermediate@{itask}-"
+                                f"{seed} (the volume study's full split; run that stage)") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{f}: no integer train_examples ({e})") from None
+
+
+def load_volume_scores(p: Params, root: Path = METRICS, eval_root: Path = common.EVAL_ROOT,
+                       dev_root: Path = common.DEV_ROOT) -> dict[tuple[str, str, str], dict]:
     """{(itask, target, lang): {train size: main-metric score, mean over seeds}} for the
-    configured itasks, targets, fractions and seeds (missing files are errors); with
-    `include_baseline`, size 0 = the `none` cell of the main grid."""
+    configured itasks, targets, fractions and seeds, and the full split from the main grid
+    (missing files are errors); with `include_baseline`, size 0 = the `none` cell of the main
+    grid."""
     v = p.studies.volume
     acc: dict[tuple[str, str, str], dict[int, list[float]]] = {}
     for itask in v.itasks:
@@ -54,12 +71,17 @@ def load_volume_scores(p: Params, root: Path = METRICS,
             if f not in folders:
                 raise FileNotFoundError(f"no volume metrics for {itask} fraction {f} under "
                                         f"{root / 'eval' / itask} (run the volume stages)")
-            for target in v.targets:
-                for seed in p.seeds:
-                    rec = EvalRecord.read(folders[f] / target / f"seed{seed}.json")
+        for target in v.targets:
+            for seed in p.seeds:
+                files = [(folders[f] / target / f"seed{seed}.json", None) for f in v.fractions]
+                files.append((eval_root / itask / target / f"seed{seed}.json",
+                              _full_split_size(dev_root, itask, seed)))
+                for path, size in files:
+                    rec = EvalRecord.read(path)
+                    n = int(rec.train_examples) if size is None else size
                     for lang in rec.languages:
-                        acc.setdefault((itask, target, lang), {}).setdefault(
-                            int(rec.train_examples), []).append(rec.score(lang))
+                        acc.setdefault((itask, target, lang), {}).setdefault(n, []).append(
+                            rec.score(lang))
         if v.include_baseline:
             for r in common.load_scores(eval_root, [BASELINE], v.targets, p.seeds):
                 if r.main:
@@ -68,11 +90,11 @@ def load_volume_scores(p: Params, root: Path = METRICS,
     return {k: {n: float(np.mean(s)) for n, s in sorted(by_n.items())} for k, by_n in acc.items()}
 
 
-def analyse(p: Params, out_dir: Path, root: Path = METRICS,
-            eval_root: Path = common.EVAL_ROOT) -> StudyResult:
+def analyse(p: Params, out_dir: Path, root: Path = METRICS, eval_root: Path = common.EVAL_ROOT,
+            dev_root: Path = common.DEV_ROOT) -> StudyResult:
     """Write volume.{md,json,csv,png} to `out_dir`; return the result."""
     st, v = p.studies.stats, p.studies.volume
-    curves = load_volume_scores(p, root, eval_root)
+    curves = load_volume_scores(p, root, eval_root, dev_root)
     stats: dict[tuple[str, str, str], dict] = {}
     for (itask, target, lang), by_n in sorted(curves.items()):
         x, y = list(by_n), list(by_n.values())
@@ -132,7 +154,7 @@ def _section(p: Params, curves, stats) -> Section:
                          f"{common.fmt(c.spearman)} {common.fmt_ci(c.spearman_ci)}, slope "
                          f"{common.fmt(1000 * s['fit'].slope, 2, True)} points per 1k examples.")
     langs = {lang for (_, _, lang) in curves if lang != "avg_non_en"}
-    n_sizes = len(v.fractions) + int(v.include_baseline)
+    n_sizes = len(v.fractions) + 1 + int(v.include_baseline)
     caveat = (f"{len(v.itasks)} intermediate task(s), {len(v.targets)} target(s), "
               f"{len(langs)} language(s), {len(p.seeds)} seed(s), {n_sizes} training sizes per "
               f"curve, base model `{p.model.name}` ({p.model.source}). A correlation over "
@@ -144,7 +166,8 @@ def _section(p: Params, curves, stats) -> Section:
     method = (f"Each intermediate task of `studies.volume.itasks` is trained on fractions "
               f"{v.fractions} of its English train split: nested subsets (the first round(f·n) "
               f"examples of one permutation with seed {v.subset_seed}), same hyperparameters, "
-              "then fine-tuned on each English target and evaluated zero-shot." + base +
+              "then fine-tuned on each English target and evaluated zero-shot. The full split "
+              "is the main grid's own cell." + base +
               " Per target and language: score (main metric, mean over seeds) against the number "
               f"of intermediate training examples; Pearson and Spearman r with "
               f"{common.bootstrap_text(st)}; least-squares slope.")
