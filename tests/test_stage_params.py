@@ -1,0 +1,30 @@
+"""dvc.yaml declares the parameters its training stages read beyond their own groups."""
+
+from __future__ import annotations
+
+import inspect
+
+import yaml
+
+from tests.studies.fabricate import ROOT
+from xstilts.core import cell, families
+
+
+def _training_stages() -> dict[str, dict]:
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    kinds = {k for k, v in families.KINDS.items() if v.phase in ("intermediate", "target")}
+    return {name: s for name, s in stages.items()
+            if s.get("cmd", "").split()[2:3] and s["cmd"].split()[2] in kinds}
+
+
+def test_every_training_stage_depends_on_the_dev_selection_batch_size():
+    """Dev selection scores the English dev split in batches of `evaluate.batch_size`
+    (`cell.fit` hands it to training): in bf16 the batch changes the dev scores' rounding and
+    so, at a near tie, the step selected. Every stage that trains must re-run when it changes."""
+    assert "p.evaluate.batch_size" in inspect.getsource(cell.fit)
+    stages = _training_stages()
+    assert {s["cmd"].split()[2] for s in stages.values()} == {
+        k for k, v in families.KINDS.items() if v.phase in ("intermediate", "target")}
+    missing = [n for n, s in stages.items()
+               if "evaluate.batch_size" not in [str(x) for x in s.get("params", [])]]
+    assert not missing, f"dvc.yaml stages without evaluate.batch_size: {missing}"
