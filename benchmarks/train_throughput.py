@@ -9,8 +9,7 @@ per configuration). Configs:
          (tokenizing the train pairs), the best-state clone and its restore.
          Evaluation: `evaluation.score_split` (batch 64, length-sorted batches) on the weights
          cast to bf16 once (`evaluation.bf16_weights`, as the target stage's evaluation) where
-         bf16 is on; with `--quantize int8`, on every Linear quantized to int8 instead
-         (`evaluation.int8_dynamic`, as `evaluate.quantize: int8`; the quantization is timed).
+         bf16 is on.
   A      `transformers.Trainer` as the HF examples do by default: padding="max_length" (128),
          fp32, random sampler. Evaluation: `Trainer.evaluate` (batch 64, same padding, fp32).
   B      the same Trainer configured well: dynamic padding (DataCollatorWithPadding),
@@ -24,7 +23,7 @@ tokenized before, untimed). Model for the Trainer: AutoModelForSequenceClassific
 converted folder (BERT pooler + linear head; the head's cost is negligible).
 
 Usage: .venv/bin/python benchmarks/train_throughput.py [--runs 3] [--examples 640]
-       [--batch-size 32] [--trim-vocab] [--quantize none|int8] [--quick]
+       [--batch-size 32] [--trim-vocab] [--quick]
 """
 
 from __future__ import annotations
@@ -301,9 +300,7 @@ def worker_ours(model_dir: Path, data: dict, bs: int, variant: str = "default") 
     featurize(task, eval_ds, tok, MAX_LEN, hp.stride, train=False)  # as every other config
     t0 = time.perf_counter()  # (the Trainer configs tokenize before their timers, too)
     # as the target stage's evaluation: weights cast to bf16 once where bf16 is on (timed)
-    # (evaluate.quantize int8: Linear layers quantized to int8 instead, also timed)
-    quantize = os.environ.get("XSTILTS_BENCH_QUANTIZE", "none")
-    model, bf16 = evaluation.eval_model(model, bf16 and variant != "eval_autocast", quantize)
+    model = evaluation.bf16_weights(model, bf16 and variant != "eval_autocast")
     evaluation.score_split(model, task, eval_ds, tok, "en", MAX_LEN, hp.stride, EVAL_BATCH,
                            device, bf16)
     eval_time = time.perf_counter() - t0
@@ -517,8 +514,6 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bf16", choices=["auto", "true", "false"], default="auto",
                     help="bf16 autocast of ours and B: auto = where the CPU has native bf16")
-    ap.add_argument("--quantize", choices=["none", "int8"], default="none",
-                    help="evaluation of ours as evaluate.quantize: int8 = dynamic int8 Linear")
     ap.add_argument("--examples", type=int, default=640)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--eval-examples", type=int, default=320)
@@ -542,7 +537,6 @@ def main() -> None:
     if ns.worker:
         return run_worker(ns)
     os.environ["XSTILTS_BENCH_BF16"] = ns.bf16  # read by the workers
-    os.environ["XSTILTS_BENCH_QUANTIZE"] = ns.quantize
     warning = busy_warning()
     if warning:
         print(warning, flush=True)
@@ -568,8 +562,7 @@ def main() -> None:
         if ns.skip_full:
             models = models[1:]
     report = ([warning] if warning else []) + [f"data: {source}",
-              f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16}); "
-              f"evaluation of ours: --quantize {ns.quantize}",
+              f"precision of ours and B: {'bf16' if used else 'fp32'} (--bf16 {ns.bf16})",
               f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s"]
     results = []
     for m in models:

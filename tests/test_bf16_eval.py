@@ -1,7 +1,6 @@
 """Evaluation on bf16 weights (`evaluation.bf16_weights`, what a target stage evaluates on where
 bf16 is on): the weights are cast once, no autocast runs, and the logits are those of bf16
-autocast on the fp32 weights up to bf16 rounding; and on int8 dynamic quantization
-(`evaluate.quantize: int8`)."""
+autocast on the fp32 weights up to bf16 rounding."""
 
 from __future__ import annotations
 
@@ -43,40 +42,3 @@ def test_bf16_weights_match_autocast_and_run_without_it(model_and_rows, monkeypa
     a, w = np.stack(auto), np.stack(weights)
     assert np.abs(a - w).max() <= 0.05 * max(1.0, np.abs(a).max())
     assert evaluation.bf16_weights(model, False) is model  # bf16 off: untouched
-
-
-def test_int8_dynamic_quantizes_every_linear_and_tracks_fp32(model_and_rows, monkeypatch):
-    """`evaluate.quantize: int8`: every nn.Linear becomes a dynamic int8 Linear, evaluation runs
-    with bf16 off (no autocast), and the logits stay close to fp32's."""
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-    model, rows, pad = model_and_rows
-    cpu = torch.device("cpu")
-    fp32 = np.stack(evaluation._forward_all(model, rows, 16, pad, cpu, False, "fp32"))
-    n_linear = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
-    import copy
-
-    q, bf16 = evaluation.eval_model(copy.deepcopy(model), True, "int8")
-    assert bf16 is False
-    assert sum(isinstance(m, DynamicLinear) for m in q.modules()) == n_linear > 0
-    assert not any(type(m) is torch.nn.Linear for m in q.modules())
-    entered = []
-    real = evaluation.autocast
-    monkeypatch.setattr(evaluation, "autocast", lambda d, on: entered.append(on) or real(d, on))
-    int8 = np.stack(evaluation._forward_all(q, rows, 16, pad, cpu, bf16, "int8"))
-    assert entered and not any(entered)
-    assert int8.dtype == np.float32 and int8.shape == fp32.shape
-    assert np.linalg.norm(int8 - fp32) <= 0.2 * np.linalg.norm(fp32)
-    assert not np.array_equal(int8, fp32)  # it did quantize
-    again = np.stack(evaluation._forward_all(q, rows, 16, pad, cpu, bf16, "int8"))
-    assert np.array_equal(int8, again)  # deterministic for the same batches
-    m2, on = evaluation.eval_model(model, True, "none")  # none: the bf16-weights path
-    assert on and {p.dtype for p in m2.parameters()} == {torch.bfloat16}
-
-
-def test_quantize_param_is_validated():
-    from xstilts.core.params import EvaluateParams
-
-    assert EvaluateParams().quantize == "none"
-    with pytest.raises(ValueError, match="quantize"):
-        EvaluateParams(quantize="int4")

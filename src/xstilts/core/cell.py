@@ -23,8 +23,8 @@ from pathlib import Path
 from xstilts.core.data import load_split
 from xstilts.core.distributed import is_main, world
 from xstilts.core.evaluation import (
+    bf16_weights,
     embed_pool,
-    eval_model,
     predict_mining,
     predict_ranking,
     predict_retrieval,
@@ -356,7 +356,7 @@ def evaluate_checkpoint(p: Params, ckpt: Path, task, itask: str, seed: int, pred
     desc = desc or f"test {itask}->{target}"
     device, bf16 = setup_runtime(p.runtime)
     model, tokenizer = load_task_model(ckpt, task, p.model.trust_remote_code)
-    model, bf16 = eval_model(model.to(device), bf16, p.evaluate.quantize)
+    model = bf16_weights(model.to(device), bf16)
     # the checkpoint's own settings (head.json); older checkpoints: today's target hparams
     saved = model.run_settings
     hp = p.target.hparams.get(target)

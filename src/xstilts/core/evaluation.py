@@ -59,35 +59,6 @@ def bf16_weights(model: torch.nn.Module, bf16: bool) -> torch.nn.Module:
     return model.to(torch.bfloat16) if bf16 else model
 
 
-def int8_dynamic(model: torch.nn.Module) -> torch.nn.Module:
-    """`model` (to evaluate, never to train again) with every `nn.Linear` dynamically quantized
-    in place (`evaluate.quantize: int8`): int8 weights per output channel, activations quantized
-    per batch from their min/max, int32 accumulation (torch.ao's fbgemm/oneDNN kernels, VNNI or
-    AMX where the CPU has them); embeddings, LayerNorm and attention stay fp32. Run it with bf16
-    off. The activation scale spans the whole padded batch, so a prediction can depend on the
-    batch it is in (fixed by `evaluate.batch_size` and the length-sorted order)."""
-    import warnings
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    if next(model.parameters()).device.type != "cpu":
-        raise ValueError("evaluate.quantize: int8 is a CPU path (torch.ao dynamic quantization); "
-                         "use quantize: none on a GPU")
-    with warnings.catch_warnings():  # torch.ao's deprecation notices (torch 2.13 still ships it)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantized tensor creation.*")
-        return quantize_dynamic(model.float(), {torch.nn.Linear: per_channel_dynamic_qconfig},
-                                dtype=torch.qint8, inplace=True)
-
-
-def eval_model(model: torch.nn.Module, bf16: bool, quantize: str) -> tuple[torch.nn.Module, bool]:
-    """The model a target checkpoint is evaluated with and whether bf16 is still on for it:
-    int8 dynamic quantization (`int8_dynamic`, bf16 off) or bf16 weights (`bf16_weights`)."""
-    if quantize == "int8":
-        return int8_dynamic(model), False
-    return bf16_weights(model, bf16), bf16
-
-
 def score_split(model: TaskModel, task: Task, ds: Dataset, tokenizer, lang: str,
                 max_length: int, doc_stride: int, batch_size: int, device: torch.device,
                 bf16: bool, desc: str = "eval") -> dict[str, float]:

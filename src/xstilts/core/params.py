@@ -194,10 +194,6 @@ class EvaluateParams(Strict):
     """Zero-shot evaluation: batch size and the retrieval tasks (evaluated without training)."""
 
     batch_size: Annotated[int, Field(ge=1)] = 64
-    # target checkpoints' test evaluation: none = the trained precision (bf16 weights where
-    # runtime.bf16 is on, else fp32); int8 = CPU dynamic int8 quantization of every Linear
-    # (xstilts.core.evaluation.int8_dynamic; dev selection during training is unchanged)
-    quantize: Literal["none", "int8"] = "none"
     retrieval_tasks: list[str] = Field(default_factory=list)
     retrieval: RetrievalParams = RetrievalParams()
 
