@@ -71,11 +71,11 @@ def load_volume_scores(p: Params, root: Path = METRICS, eval_root: Path = common
             if f not in folders:
                 raise FileNotFoundError(f"no volume metrics for {itask} fraction {f} under "
                                         f"{root / 'eval' / itask} (run the volume stages)")
+        full = {seed: _full_split_size(dev_root, itask, seed) for seed in p.seeds}
         for target in v.targets:
             for seed in p.seeds:
                 files = [(folders[f] / target / f"seed{seed}.json", None) for f in v.fractions]
-                files.append((eval_root / itask / target / f"seed{seed}.json",
-                              _full_split_size(dev_root, itask, seed)))
+                files.append((eval_root / itask / target / f"seed{seed}.json", full[seed]))
                 for path, size in files:
                     rec = EvalRecord.read(path)
                     n = int(rec.train_examples) if size is None else size
