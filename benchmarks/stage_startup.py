@@ -95,10 +95,7 @@ def _seconds(code: str) -> float:
 
 def start_host() -> float:
     """Start the host of this project's stages and wait until it is ready: seconds taken."""
-    code = ("import sys; sys.argv = ['pipeline/cell.py']; from xstilts.core import host; "
-            "print(host.host_key('pipeline'))")
-    key = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(True),
-                         capture_output=True, text=True, check=True).stdout.strip()
+    key = host.key_of("pipeline/cell.py", _env(True), cwd=str(ROOT))
     log = Path(host.log_path(key))
     ready = log.read_text().count(" ready") if log.exists() else 0
     t = time.time()

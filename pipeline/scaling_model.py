@@ -1,6 +1,6 @@
 """Stage scaling_model@<model>: a scaling-study base model as a transformers folder (its
-vocabulary trimmed like models/base) and its parameter counts (study 3,
-xstilts.core.prepare_model)."""
+vocabulary trimmed like models/base; models/base cut to fewer layers when the spec is the same
+checkpoint) and its parameter counts (study 3, xstilts.core.prepare_model)."""
 
 from xstilts.core.host import run_in_host
 

@@ -49,10 +49,7 @@ def _env(**extra) -> dict:
 
 
 def _key(scripts: Path, env: dict) -> str:
-    code = ("import sys; sys.argv = [sys.argv[1]]; from xstilts.core import host; "
-            "print(host.host_key(sys.argv[0].rsplit('/', 1)[0]))")
-    return subprocess.run([sys.executable, "-c", code, str(scripts / "probe.py")], env=env,
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return host.key_of(str(scripts / "probe.py"), env)
 
 
 def _wait_ready(key: str, timeout: float = 120) -> None:

@@ -294,3 +294,81 @@ def test_scaling_stages_run_for_an_encoder_and_a_decoder(workdir):
     # one size per family: no power law, said so in the report
     assert res.metrics["fits"]["decoder/cldr_region/xcat_qa"]["n_sizes"] == 1
     assert "no fit (1 model size(s)" in (tmp / "reports" / "scaling.md").read_text()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
+
+
+def test_a_shallower_copy_of_the_base_model_is_cut_from_models_base(tmp_path, xlmr_tokenizer,
+                                                                   caplog):
+    """A scaling spec that is the main base model with fewer layers is cut from models/base:
+    the same files, byte for byte, as converting and trimming it again, and the same record."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from xstilts.core import paths
+    from xstilts.core.prepare_model import BASE_RECORD, derivable_from_base
+
+    torch.manual_seed(0)  # with its pooler: AutoModel would add a random one to each copy
+    hub = tmp_path / "hub-encoder"
+    BertModel(BertConfig(vocab_size=len(xlmr_tokenizer), hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=514, pad_token_id=1)).save_pretrained(hub)
+    xlmr_tokenizer.save_pretrained(hub)
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["tracking"]["uri"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    raw["model"] = {"source": "hub", "name": str(hub)}
+    raw["tasks"] = {t: {"source": "embedded", "max_train": 24, "max_eval": 6}
+                    for t in ("cldr_region", "xcat_pair")}
+    raw["intermediate"] = {"tasks": ["none", "cldr_region"],
+                           "hparams": {"none": None, "cldr_region": {}}}
+    raw["target"] = {"tasks": ["xcat_pair"], "hparams": {"xcat_pair": {}}}
+    raw["evaluate"]["retrieval_tasks"] = []
+    spec = {"source": "hub", "name": str(hub), "num_layers": 1, "pooling": "cls"}
+    raw["studies"] = {"run": ["scaling"], "scaling": {
+        "models": ["cut", "same"], "itasks": ["none", "cldr_region"], "targets": ["xcat_pair"],
+        "specs": {"cut": spec, "same": {**spec, "num_layers": None}}}}
+    with prepared(tmp_path, raw) as (p, stats):
+        BASE_RECORD.parent.mkdir(parents=True, exist_ok=True)
+        BASE_RECORD.write_text(json.dumps(stats))
+        assert derivable_from_base(p.model, p.studies.scaling.specs["cut"])
+        out = study_layout("scaling", "cut").models / "base"
+        converted_rec = prepare_scaling_model(p, "cut", reuse_base=False)
+        converted = _files(out)
+        shutil.rmtree(out)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="xstilts.core.prepare_model"):
+            cut_rec = prepare_scaling_model(p, "cut")
+        assert "models/base cut to 1 layers" in caplog.text  # not converted again
+        assert _files(out) == converted
+        assert cut_rec == converted_rec and cut_rec["layers"] == 1
+        assert stats["vocab_after"] == cut_rec["vocab_after"] < cut_rec["vocab_before"]
+        same = prepare_scaling_model(p, "same")
+        assert same["layers"] == 2 and same["num_layers"] is None
+        assert _files(study_layout("scaling", "same").models / "base") == _files(paths.BASE)
+
+
+def test_only_the_same_checkpoint_with_no_more_layers_is_cut_from_the_base():
+    from xstilts.core.params import ModelParams
+    from xstilts.core.prepare_model import derivable_from_base
+
+    base = ModelParams()
+    assert derivable_from_base(base, ModelParams(num_layers=4, pooling="cls"))
+    assert derivable_from_base(base, ModelParams())
+    assert not derivable_from_base(base, ModelParams(num_layers=4, trim_vocab=False))
+    assert not derivable_from_base(base, ModelParams(source="hub", num_layers=4))
+    assert not derivable_from_base(base, ModelParams(revision="abc", num_layers=4))
+    short = ModelParams(num_layers=4)
+    assert derivable_from_base(short, ModelParams(num_layers=2))
+    assert derivable_from_base(short, ModelParams(num_layers=4))
+    assert not derivable_from_base(short, ModelParams(num_layers=8))
+    assert not derivable_from_base(short, ModelParams())  # all 12 layers: more than models/base
+
+
+def test_cutting_needs_the_prepared_base_model(tmp_path):
+    from xstilts.core.prepare_model import derive_from_base
+
+    with pytest.raises(FileNotFoundError, match="run the prepare_model stage"):
+        derive_from_base(tmp_path / "out", 2, base=tmp_path / "base",
+                         record=tmp_path / "model.json")

@@ -80,6 +80,17 @@ def host_key(script_dir: str) -> str:
     return h.hexdigest()[:32]
 
 
+def key_of(script: str, env: dict[str, str], cwd: str | None = None) -> str:
+    """The host key a stage `python <script>` gets under `env` in `cwd`, computed as it does
+    (in a fresh interpreter: sys.path and the environment are part of the key)."""
+    import subprocess
+
+    code = ("import sys; sys.argv = [sys.argv[1]]; from xstilts.core import host; "
+            "print(host.host_key(sys.argv[0].rsplit('/', 1)[0]))")
+    return subprocess.run([sys.executable, "-c", code, script], env=env, cwd=cwd,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def socket_name(key: str) -> bytes:
     return f"\0xstilts-stage-host-{os.getuid()}-{key}".encode()
 

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
 
 from xstilts.core.data import iter_texts
-from xstilts.core.params import Params
-from xstilts.core.paths import BASE, DATA, scaling_model_file, write_json
+from xstilts.core.params import ModelParams, Params
+from xstilts.core.paths import BASE, DATA, METRICS, scaling_model_file, write_json
 
 log = logging.getLogger(__name__)
+
+BASE_RECORD = METRICS / "model.json"  # prepare_model's record (the trim statistics)
+# What makes two base-model folders differ, apart from the layer count (pooling does not)
+_FOLDER_FIELDS = ("source", "name", "revision", "trim_vocab", "trust_remote_code", "family")
 
 
 def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> dict:
@@ -45,6 +50,42 @@ def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> d
     return stats
 
 
+def derivable_from_base(base: ModelParams, spec: ModelParams) -> bool:
+    """Whether `spec`'s folder is the main base model's folder cut to fewer (or as many)
+    layers: the same checkpoint, vocabulary trim and loading, and at most the base's layers.
+    Conversion, layer truncation and trimming commute (the trim keeps the pieces the same
+    tokenizer produces on the same texts), so slicing models/base gives the same files."""
+    if any(getattr(base, f) != getattr(spec, f) for f in _FOLDER_FIELDS):
+        return False
+    if spec.num_layers is None:
+        return base.num_layers is None
+    return base.num_layers is None or spec.num_layers <= base.num_layers
+
+
+def derive_from_base(out: Path, num_layers: int | None, base: Path = BASE,
+                     record: Path = BASE_RECORD) -> dict:
+    """Write the base model folder `base` cut to its first `num_layers` layers (None = all)
+    into `out`, with the tokenizer files unchanged; returns prepare_model's statistics with
+    this layer count (as prepare_base_model would)."""
+    from xstilts.core import base_model
+
+    if not (base / "config.json").is_file() or not record.is_file():
+        raise FileNotFoundError(f"{base} or {record} is missing: run the prepare_model stage")
+    stats = json.loads(record.read_text())
+    if out.exists():
+        shutil.rmtree(out)
+    model = base_model._load_base_model(base)
+    if num_layers is not None:
+        base_model.truncate_layers(model, num_layers)
+    out.mkdir(parents=True)
+    model.save_pretrained(out, safe_serialization=True)
+    written = {f.name for f in out.iterdir()}
+    for f in sorted(base.iterdir()):
+        if f.is_file() and f.name not in written and not f.name.startswith("model"):
+            shutil.copy2(f, out / f.name)
+    return {**stats, "num_layers": num_layers}
+
+
 def count_parameters(model) -> dict[str, int]:
     """{"params_total", "params_embedding", "params_non_embedding"} of a torch model: embedding
     = the weights of its `nn.Embedding` modules (token, position, token type); shared (tied)
@@ -65,16 +106,23 @@ def count_parameters(model) -> dict[str, int]:
             "params_non_embedding": total - embedding}
 
 
-def prepare_scaling_model(p: Params, m: str) -> dict:
+def prepare_scaling_model(p: Params, m: str, reuse_base: bool = True, base: Path = BASE,
+                          record: Path = BASE_RECORD) -> dict:
     """Stage scaling_model@<m>: the base model folder of scaling model `m` (as prepare_model,
-    with the spec's settings) and its record (parameter counts, family, pooling, tokenizer)."""
+    with the spec's settings) and its record (parameter counts, family, pooling, tokenizer).
+    A spec that is models/base with fewer layers (`derivable_from_base`) is cut from it instead
+    of being converted and trimmed again (`reuse_base=False` forces the conversion)."""
     from xstilts.core import families
     from xstilts.core.modeling import load_encoder
 
     fam = families.scaling(p, m)
     spec = fam.params.model
     fam.base.parent.mkdir(parents=True, exist_ok=True)
-    stats = prepare_base_model(fam.params, out=fam.base)
+    if reuse_base and derivable_from_base(p.model, spec):
+        log.info("scaling model %s: %s cut to %s layers", m, BASE, spec.num_layers or "all")
+        stats = derive_from_base(fam.base, spec.num_layers, base, record)
+    else:
+        stats = prepare_base_model(fam.params, out=fam.base)
     encoder, tokenizer = load_encoder(fam.base, spec.trust_remote_code)
     cfg = encoder.config
     pad_is_eos = (tokenizer.pad_token_id is not None
