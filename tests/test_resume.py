@@ -110,7 +110,7 @@ def workdir(tmp_path_factory, tiny_encoder_dir):
     mp.chdir(tmp)
     for name, src in p.tasks.items():
         data.prepare_task(name, src, paths.DATA / name)
-    prepare_model.prepare_base_model(p)
+    prepare_model.prepare_model_stage(p)
     yield tmp, p
     mp.undo()
 

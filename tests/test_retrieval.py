@@ -352,7 +352,7 @@ def stage(tmp_path_factory, tiny_encoder_dir):
     mp.chdir(tmp)
     for name in ("bucc", "lareqa", "mewslix"):
         data.prepare_task(name, p.tasks[name], paths.DATA / name)
-    prepare_model.prepare_base_model(p)
+    prepare_model.prepare_model_stage(p)
     families.run_stage(p, "intermediate", "none", 0)
     yield tmp, p
     mp.undo()

@@ -169,7 +169,7 @@ def test_alignment_travels_with_the_checkpoint_to_metrics_mlflow_and_report(
     assert get_task("xcat_tag_fc").labels == get_task("xcat_tag").labels
     for name, src in p.tasks.items():
         data.prepare_task(name, src, paths.DATA / name)
-    prepare_model.prepare_base_model(p)
+    prepare_model.prepare_model_stage(p)
     families.run_stage(p, "intermediate", "none", 0)
     for target, piece in (("xcat_tag", "first"), ("xcat_tag_fc", "first_content")):
         families.run_stage(p, "target", "none", target, 0)

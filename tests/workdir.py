@@ -26,7 +26,7 @@ def prepared(tmp: Path, raw: dict, base_model: bool = True) -> Iterator[tuple[Pa
     try:
         for name, src in p.tasks.items():
             data.prepare_task(name, src, paths.DATA / name)
-        yield p, prepare_model.prepare_base_model(p) if base_model else None
+        yield p, prepare_model.prepare_model_stage(p) if base_model else None
     finally:
         mp.undo()
 

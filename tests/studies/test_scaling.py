@@ -330,8 +330,7 @@ def test_a_shallower_copy_of_the_base_model_is_cut_from_models_base(tmp_path, xl
         "models": ["cut", "same"], "itasks": ["none", "cldr_region"], "targets": ["xcat_pair"],
         "specs": {"cut": spec, "same": {**spec, "num_layers": None}}}}
     with prepared(tmp_path, raw) as (p, stats):
-        BASE_RECORD.parent.mkdir(parents=True, exist_ok=True)
-        BASE_RECORD.write_text(json.dumps(stats))
+        assert json.loads(BASE_RECORD.read_text()) == stats
         assert derivable_from_base(p.model, p.studies.scaling.specs["cut"])
         out = study_layout("scaling", "cut").models / "base"
         converted_rec = prepare_scaling_model(p, "cut", reuse_base=False)

@@ -50,6 +50,14 @@ def prepare_base_model(p: Params, out: Path = BASE, data_root: Path = DATA) -> d
     return stats
 
 
+def prepare_model_stage(p: Params) -> dict:
+    """Stage prepare_model: models/base and its record (metrics/model.json, which the scaling
+    models cut from models/base read their trim statistics from)."""
+    stats = prepare_base_model(p)
+    write_json(BASE_RECORD, stats)
+    return stats
+
+
 def derivable_from_base(base: ModelParams, spec: ModelParams) -> bool:
     """Whether `spec`'s folder is the main base model's folder cut to fewer (or as many)
     layers: the same checkpoint, vocabulary trim and loading, and at most the base's layers.
