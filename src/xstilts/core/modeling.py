@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from xstilts.core.base_model import save_tokenizer
 from xstilts.tasks import Task, TaskType
 from xstilts.tasks.core import LABEL_PIECES
 
@@ -242,7 +243,7 @@ def save_encoder(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, o
         backend.no_truncation()
         backend.no_padding()
     try:
-        tokenizer.save_pretrained(str(enc_dir))
+        save_tokenizer(tokenizer, enc_dir)
     finally:
         if trunc:
             backend.enable_truncation(**trunc)
