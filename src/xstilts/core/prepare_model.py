@@ -127,7 +127,7 @@ def prepare_scaling_model(p: Params, m: str, reuse_base: bool = True, base: Path
     spec = fam.params.model
     fam.base.parent.mkdir(parents=True, exist_ok=True)
     if reuse_base and derivable_from_base(p.model, spec):
-        log.info("scaling model %s: %s cut to %s layers", m, BASE, spec.num_layers or "all")
+        log.info("scaling model %s: %s cut to %s layers", m, base, spec.num_layers or "all")
         stats = derive_from_base(fam.base, spec.num_layers, base, record)
     else:
         stats = prepare_base_model(fam.params, out=fam.base)
