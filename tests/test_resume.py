@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from xstilts.core import cell, data, families, paths, prepare_model
+from xstilts.core import cell, data, families, paths, prepare_model, tracking
 from xstilts.core.params import parse_params
 from xstilts.core.resume import MANIFEST, STATE, Checkpointer
 
@@ -248,17 +248,29 @@ def _kill_twice_then_finish(tmp: Path, p, args: list[str], out: Path, state: str
     assert not cell.exists()
 
 
+def _bytes(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under `roots` but `run.json` (the MLflow run id, new each run)."""
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest()
+            for r in roots for f in sorted([r] if r.is_file() else r.rglob("*"))
+            if f.is_file() and f.name != tracking.RUN_FILE}
+
+
 def test_same_seed_same_result(workdir, monkeypatch):
-    """Two uninterrupted runs with one seed: identical dev curves and weights."""
+    """Two uninterrupted runs with one seed: identical dev curves and weights, and the same
+    bytes in the dev record and every checkpoint file but the MLflow run id (no timings in the
+    outputs: the studies, which read metrics/, do not re-run after a re-run cell)."""
     tmp, p = workdir
     monkeypatch.chdir(tmp)
     p = p.model_copy(update={"runtime": p.runtime.model_copy(update={"checkpoint_every": None})})
     for itask in ("cldr_region", "mix"):
         out = paths.intermediate_dir(itask, 0)
+        record = paths.dev_file("intermediate", itask, 0)
         families.run_stage(p, "intermediate", itask, 0)
-        first = _outcome(out)
+        first, first_bytes = _outcome(out), _bytes(out, record)
+        assert str(record) in first_bytes and str(out / "train.json") in first_bytes
         families.run_stage(p, "intermediate", itask, 0)
         assert _outcome(out) == first, itask
+        assert _bytes(out, record) == first_bytes, itask
 
 
 def _state(ck: Checkpointer, step: int, value: float) -> Path:

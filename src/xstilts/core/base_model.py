@@ -570,7 +570,7 @@ def _remap_ids(obj, old_to_new: dict[int, int]):
     return obj
 
 
-def _load_base_model(model_dir: Path) -> torch.nn.Module:
+def load_base_model(model_dir: Path) -> torch.nn.Module:
     """``AutoModel.from_pretrained`` that does not invent a random pooler the checkpoint lacks."""
     from safetensors import safe_open
     from transformers import AutoModel
@@ -669,7 +669,7 @@ def trim_vocabulary(model_dir: Path, texts: Iterable[str | tuple[str, str]], out
         cfg.pop(key, None)
     cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
 
-    model = _load_base_model(model_dir)
+    model = load_base_model(model_dir)
     emb = model.get_input_embeddings()
     if kept[-1] >= emb.num_embeddings:
         raise ValueError(f"token id {kept[-1]} >= embedding rows {emb.num_embeddings}")

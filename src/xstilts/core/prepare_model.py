@@ -82,14 +82,15 @@ def derive_from_base(out: Path, num_layers: int | None, base: Path = BASE,
     stats = json.loads(record.read_text())
     if out.exists():
         shutil.rmtree(out)
-    model = base_model._load_base_model(base)
+    model = base_model.load_base_model(base)
     if num_layers is not None:
         base_model.truncate_layers(model, num_layers)
     out.mkdir(parents=True)
     model.save_pretrained(out, safe_serialization=True)
     written = {f.name for f in out.iterdir()}
     for f in sorted(base.iterdir()):
-        if f.is_file() and f.name not in written and not f.name.startswith("model"):
+        weights = f.suffix == ".safetensors" or f.name.endswith(".safetensors.index.json")
+        if f.is_file() and f.name not in written and not weights:
             shutil.copy2(f, out / f.name)
     return {**stats, "num_layers": num_layers}
 
