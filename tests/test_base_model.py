@@ -267,6 +267,11 @@ def test_trim_vocabulary_preserves_outputs(tmp_path, e5_dir, e5_tok, e5_model):
     kept = json.loads((out_dir / "trim_map.json").read_text())["kept_ids"]
     assert len(kept) == stats["vocab_after"] and kept[:4] == [0, 1, 2, 3]
     old_to_new = {old: new for new, old in enumerate(kept)}
+    raw = (out_dir / "tokenizer_config.json").read_text(encoding="utf-8")
+    cfg = json.loads(raw)  # written once by save_tokenizer: sorted, loads tokenizer.json as is
+    assert raw == json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert cfg["tokenizer_class"] == "TokenizersBackend"
+    assert not {*LOAD_KEYS, "vocab_file", "auto_map", "added_tokens_decoder"} & set(cfg)
 
     tok = AutoTokenizer.from_pretrained(out_dir)
     model = AutoModel.from_pretrained(out_dir, add_pooling_layer=False).eval()

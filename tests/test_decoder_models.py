@@ -7,6 +7,7 @@ trim; a save/load round trip through safetensors gives identical logits."""
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,8 @@ def test_pairs_are_separated(decoder_base):
     assert tok("the capital of Germany", "Berlin")["input_ids"] == a + [sep] + b
     if kind == "gpt2":
         assert a == tok("the capital of Germany", add_special_tokens=False)["input_ids"]
+        cfg = json.loads((base / "tokenizer_config.json").read_text(encoding="utf-8"))
+        assert cfg["tokenizer_class"] == "TokenizersBackend" and "local_files_only" not in cfg
 
 
 def test_truncate_layers_of_a_decoder(tmp_path):

