@@ -19,9 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks/README.md"]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
-SEPARATORS = {"&&", "||", ";", "|", "&"}
+SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")"}
 # programs the docs may name that are not ours to parse: checked for bash syntax only
-EXTERNAL = {"rm", "cd", "export", ".", "source", "createdb", "cat", "mkdir", "echo"}
+EXTERNAL = {"rm", "cd", "export", ".", "source", "createdb", "cat", "mkdir", "echo", "sed", "git",
+            "wait"}
 VENV_TOOLS = {"accelerate", "optuna-dashboard"}  # installed with the package
 
 
@@ -51,7 +52,8 @@ def _strip_heredocs(block: str) -> str:
 
 def commands(block: str) -> list[list[str]]:
     """Simple commands of a bash block: heredoc bodies dropped, continuations joined, comments,
-    leading VAR=value assignments and redirections removed, split at && || ; | &."""
+    leading VAR=value assignments, a leading `time` and redirections removed, split at
+    && || ; | & ( )."""
     text = _strip_heredocs(block).replace("\\\n", " ")
     cmds: list[list[str]] = []
     for line in text.split("\n"):
@@ -74,7 +76,7 @@ def commands(block: str) -> list[list[str]]:
         cmds.append(cur)
     out = []
     for c in cmds:
-        while c and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", c[0]):
+        while c and (c[0] == "time" or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", c[0])):
             c = c[1:]
         if c:
             out.append(c)
@@ -89,6 +91,8 @@ def test_extraction_sees_the_readme_commands():
         ["dvc", "repro", "--dry"], ["echo", "ok"]]
     heredoc = "cat > f <<'Y'\nnot: a command\nY\nls x \\\n  y\n"
     assert commands(heredoc) == [["cat"], ["ls", "x", "y"]]
+    assert commands("time (python a.py & A=1 python b.py; wait)\n") == [
+        ["python", "a.py"], ["python", "b.py"], ["wait"]]
 
 
 @pytest.mark.parametrize("doc,block", shell_blocks(),
